@@ -1,0 +1,292 @@
+//! The claim-file types (DESIGN.md, "Contract: a claim file"). Unknown keys are errors everywhere.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A verdict on the post's wording: computed from the wording checks, never typed in.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every wording check passed.
+    Supported,
+    /// The claim holds only in a refined form (see the note).
+    Refined,
+    /// The measurement contradicts the post's wording.
+    Contradicted,
+}
+
+impl Verdict {
+    /// The lowercase name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Supported => "supported",
+            Verdict::Refined => "refined",
+            Verdict::Contradicted => "contradicted",
+        }
+    }
+}
+
+/// One claim file, `claims/<family>/<id>.yaml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimFile {
+    /// The claim id; equals the file stem. Lowercase letters, digits and dashes.
+    pub id: String,
+    /// A one-line title.
+    pub title: String,
+    /// The post section whose evidence box shows this claim, for example "2.1".
+    pub section: String,
+    /// Other sections that refer to this claim by link.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_in: Vec<String>,
+    /// What the post claims, in this project's words.
+    pub statement: String,
+    /// The expected verdict: a regression guard; the runner computes the verdict and fails the
+    /// claim when they differ.
+    pub verdict: Verdict,
+    /// What the measurement shows, when refined or contradicted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The registered experiment kind, `<family>/<name>`.
+    pub experiment: String,
+    /// The claim seed every random stream derives from.
+    pub seed: u64,
+    /// Experiment-specific parameters, typed by the kind; unknown keys are errors.
+    #[serde(default)]
+    #[schemars(with = "serde_json::Value")]
+    pub params: serde_yaml::Value,
+    /// The measured statement: every check must pass for the claim to pass.
+    pub checks: Vec<CheckSpec>,
+    /// Checks of the post's literal wording: they set the verdict, never fail the claim.
+    #[serde(default)]
+    pub wording: Vec<CheckSpec>,
+    /// Figures the experiment draws, in the order the post shows them.
+    #[serde(default)]
+    pub figures: Vec<FigureRef>,
+}
+
+/// A bound on one metric. Exactly one of `at_most`, `at_least`, `between`, `approx` is given;
+/// wording checks also give `if_fails`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// The metric's name in the experiment's outcome.
+    pub metric: String,
+    /// Passes when value <= at_most.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_most: Option<f64>,
+    /// Passes when value >= at_least.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<f64>,
+    /// Passes when between[0] <= value <= between[1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between: Option<[f64; 2]>,
+    /// Passes when value is within a relative or absolute tolerance of a reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approx: Option<Approx>,
+    /// Wording checks only: the verdict when this check fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_fails: Option<Verdict>,
+}
+
+/// `{ value, rel }` or `{ value, abs }`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approx {
+    /// The reference value.
+    pub value: f64,
+    /// Relative tolerance: |x - value| <= rel |value|.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel: Option<f64>,
+    /// Absolute tolerance: |x - value| <= abs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abs: Option<f64>,
+}
+
+/// A well-formed bound.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Bound {
+    /// value <= limit.
+    AtMost(f64),
+    /// value >= limit.
+    AtLeast(f64),
+    /// lo <= value <= hi.
+    Between(f64, f64),
+    /// |value - reference| <= rel |reference|.
+    ApproxRel(f64, f64),
+    /// |value - reference| <= abs.
+    ApproxAbs(f64, f64),
+}
+
+impl Bound {
+    /// Whether `value` satisfies the bound (a non-finite value never does).
+    pub fn holds(&self, value: f64) -> bool {
+        if !value.is_finite() {
+            return false;
+        }
+        match *self {
+            Bound::AtMost(m) => value <= m,
+            Bound::AtLeast(m) => value >= m,
+            Bound::Between(lo, hi) => lo <= value && value <= hi,
+            Bound::ApproxRel(r, tol) => (value - r).abs() <= tol * r.abs(),
+            Bound::ApproxAbs(r, tol) => (value - r).abs() <= tol,
+        }
+    }
+
+    /// The bound as written in result files and messages, for example `between [0.92, 1.02]`.
+    pub fn describe(&self) -> String {
+        let n = format_number;
+        match *self {
+            Bound::AtMost(m) => format!("at_most {}", n(m)),
+            Bound::AtLeast(m) => format!("at_least {}", n(m)),
+            Bound::Between(lo, hi) => format!("between [{}, {}]", n(lo), n(hi)),
+            Bound::ApproxRel(r, tol) => format!("approx {} (rel {})", n(r), n(tol)),
+            Bound::ApproxAbs(r, tol) => format!("approx {} (abs {})", n(r), n(tol)),
+        }
+    }
+}
+
+/// A number as written in bounds: shortest round-trip decimal, in exponent form when very small
+/// or very large (`1e-12`, not `0.000000000001`).
+pub fn format_number(x: f64) -> String {
+    if x != 0.0 && (x.abs() < 1e-4 || x.abs() >= 1e7) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+impl CheckSpec {
+    /// The bound this check states.
+    ///
+    /// # Errors
+    /// A message when not exactly one bound is given, a number is not finite, an interval is
+    /// reversed, or a tolerance is negative or doubly given.
+    pub fn bound(&self) -> Result<Bound, String> {
+        let given = [
+            self.at_most.is_some(),
+            self.at_least.is_some(),
+            self.between.is_some(),
+            self.approx.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
+        if given != 1 {
+            return Err(format!(
+                "check on `{}` must give exactly one of at_most, at_least, between, approx (found {given})",
+                self.metric
+            ));
+        }
+        let finite = |x: f64, what: &str| {
+            if x.is_finite() {
+                Ok(x)
+            } else {
+                Err(format!(
+                    "check on `{}`: {what} must be a finite number",
+                    self.metric
+                ))
+            }
+        };
+        if let Some(m) = self.at_most {
+            return Ok(Bound::AtMost(finite(m, "at_most")?));
+        }
+        if let Some(m) = self.at_least {
+            return Ok(Bound::AtLeast(finite(m, "at_least")?));
+        }
+        if let Some([lo, hi]) = self.between {
+            let (lo, hi) = (finite(lo, "between")?, finite(hi, "between")?);
+            if lo > hi {
+                return Err(format!(
+                    "check on `{}`: between [{lo}, {hi}] is reversed",
+                    self.metric
+                ));
+            }
+            return Ok(Bound::Between(lo, hi));
+        }
+        let a = self.approx.expect("exactly one bound is given");
+        let value = finite(a.value, "approx.value")?;
+        match (a.rel, a.abs) {
+            (Some(r), None) if r.is_finite() && r >= 0.0 => Ok(Bound::ApproxRel(value, r)),
+            (None, Some(t)) if t.is_finite() && t >= 0.0 => Ok(Bound::ApproxAbs(value, t)),
+            (Some(_), Some(_)) | (None, None) => Err(format!(
+                "check on `{}`: approx needs exactly one of rel, abs",
+                self.metric
+            )),
+            _ => Err(format!(
+                "check on `{}`: approx tolerance must be finite and non-negative",
+                self.metric
+            )),
+        }
+    }
+}
+
+/// A figure the experiment draws: `site/assets/img/posts/<post>/<id>-<name>.svg`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FigureRef {
+    /// The figure's name within the claim: lowercase letters, digits and dashes.
+    pub name: String,
+    /// The caption shown under the figure in the post.
+    pub caption: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(at_most: Option<f64>, between: Option<[f64; 2]>, approx: Option<Approx>) -> CheckSpec {
+        CheckSpec {
+            metric: "m".into(),
+            at_most,
+            at_least: None,
+            between,
+            approx,
+            if_fails: None,
+        }
+    }
+
+    #[test]
+    fn bounds_hold_as_stated() {
+        assert!(Bound::AtMost(1.0).holds(1.0) && !Bound::AtMost(1.0).holds(1.0 + 1e-12));
+        assert!(Bound::AtLeast(2.0).holds(2.5) && !Bound::AtLeast(2.0).holds(1.9));
+        assert!(Bound::Between(0.9, 1.1).holds(0.9) && !Bound::Between(0.9, 1.1).holds(1.2));
+        assert!(Bound::ApproxRel(2.0, 0.1).holds(2.19) && !Bound::ApproxRel(2.0, 0.1).holds(2.21));
+        assert!(Bound::ApproxAbs(0.0, 0.5).holds(-0.5) && !Bound::ApproxAbs(0.0, 0.5).holds(0.6));
+        assert!(!Bound::AtMost(1.0).holds(f64::NAN) && !Bound::AtLeast(0.0).holds(f64::INFINITY));
+    }
+
+    #[test]
+    fn malformed_bounds_are_rejected() {
+        assert!(spec(None, None, None).bound().is_err());
+        assert!(spec(Some(1.0), Some([0.0, 1.0]), None).bound().is_err());
+        assert!(spec(None, Some([2.0, 1.0]), None).bound().is_err());
+        assert!(spec(Some(f64::NAN), None, None).bound().is_err());
+        let both = Approx {
+            value: 1.0,
+            rel: Some(0.1),
+            abs: Some(0.1),
+        };
+        assert!(spec(None, None, Some(both)).bound().is_err());
+        let neg = Approx {
+            value: 1.0,
+            rel: Some(-0.1),
+            abs: None,
+        };
+        assert!(spec(None, None, Some(neg)).bound().is_err());
+        assert_eq!(
+            spec(None, Some([0.92, 1.02]), None)
+                .bound()
+                .unwrap()
+                .describe(),
+            "between [0.92, 1.02]"
+        );
+        assert_eq!(
+            spec(Some(1e-12), None, None).bound().unwrap().describe(),
+            "at_most 1e-12"
+        );
+        assert_eq!(format_number(4.0), "4");
+    }
+}

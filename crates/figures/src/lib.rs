@@ -1,0 +1,377 @@
+//! Draws a [`FigureSpec`] as SVG in the house style, defined once here: sizes, palette, fonts,
+//! theory as lines, simulation as points with error bars, guides dashed, log axes where asked.
+//!
+//! Invariant: the bytes depend only on the spec. plotters is built without font support, so text
+//! widths are estimated the same way on every machine and no system font is read.
+
+use claim_spec::figure::{Axis, FigureSpec, Panel, Scale, SeriesKind};
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::prelude::*;
+
+/// Width of one panel, pixels.
+pub const PANEL_WIDTH: u32 = 560;
+/// Height of a figure, pixels.
+pub const HEIGHT: u32 = 400;
+/// Font family of all text.
+pub const FONT: &str = "sans-serif";
+
+/// The Okabe–Ito palette (Okabe and Ito 2008), distinguishable with colour-vision deficiencies.
+pub const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(0, 0, 0),       // black
+    RGBColor(240, 228, 66),  // yellow
+];
+
+/// Errors while drawing.
+#[derive(Debug, thiserror::Error)]
+pub enum FigureError {
+    /// The spec cannot be drawn (no panels, no finite data on a log axis, ...).
+    #[error("figure cannot be drawn: {0}")]
+    Invalid(String),
+    /// plotters reported an error.
+    #[error("drawing failed: {0}")]
+    Drawing(String),
+}
+
+fn drawing<E: std::fmt::Debug>(e: E) -> FigureError {
+    FigureError::Drawing(format!("{e:?}"))
+}
+
+/// Renders the figure to an SVG document.
+///
+/// # Errors
+/// When the spec has no panels, a panel has no drawable point, or plotters fails.
+pub fn render_svg(spec: &FigureSpec) -> Result<String, FigureError> {
+    if spec.panels.is_empty() {
+        return Err(FigureError::Invalid("no panels".into()));
+    }
+    let width = PANEL_WIDTH * spec.panels.len() as u32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(drawing)?;
+        let areas = root.split_evenly((1, spec.panels.len()));
+        for (panel, area) in spec.panels.iter().zip(areas.iter()) {
+            draw_panel(panel, area)?;
+        }
+        root.present().map_err(drawing)?;
+    }
+    Ok(svg)
+}
+
+/// The data range of an axis: the fixed range, or the data's extent (error bars included) with a
+/// 5% margin (multiplicative on log axes).
+fn axis_range(axis: &Axis, values: impl Iterator<Item = f64>) -> Result<(f64, f64), FigureError> {
+    if let Some(r) = axis.range {
+        return Ok(r);
+    }
+    let usable = |v: &f64| v.is_finite() && (axis.scale == Scale::Linear || *v > 0.0);
+    let (lo, hi) = values
+        .filter(usable)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return Err(FigureError::Invalid(format!(
+            "axis `{}` has no drawable value",
+            axis.label
+        )));
+    }
+    Ok(match axis.scale {
+        Scale::Linear => {
+            let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) };
+            (lo - 0.05 * span, hi + 0.05 * span)
+        }
+        Scale::Log => {
+            let ratio = if hi > lo { (hi / lo).powf(0.05) } else { 2.0 };
+            (lo / ratio, hi * ratio)
+        }
+    })
+}
+
+fn draw_panel(panel: &Panel, area: &DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), FigureError> {
+    let xs = panel
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.x));
+    let ys = panel.series.iter().flat_map(|s| {
+        s.points
+            .iter()
+            .flat_map(|p| [Some(p.y), p.y_lo, p.y_hi].into_iter().flatten())
+    });
+    let (x0, x1) = axis_range(&panel.x, xs)?;
+    let (y0, y1) = axis_range(&panel.y, ys)?;
+    match (panel.x.scale, panel.y.scale) {
+        (Scale::Linear, Scale::Linear) => draw_in(panel, area, x0..x1, y0..y1),
+        (Scale::Log, Scale::Linear) => draw_in(panel, area, (x0..x1).log_scale(), y0..y1),
+        (Scale::Linear, Scale::Log) => draw_in(panel, area, x0..x1, (y0..y1).log_scale()),
+        (Scale::Log, Scale::Log) => {
+            draw_in(panel, area, (x0..x1).log_scale(), (y0..y1).log_scale())
+        }
+    }
+}
+
+fn draw_in<X, Y>(
+    panel: &Panel,
+    area: &DrawingArea<SVGBackend<'_>, Shift>,
+    x: X,
+    y: Y,
+) -> Result<(), FigureError>
+where
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64> + Ranged<ValueType = f64>,
+    Y::CoordDescType: ValueFormatter<f64> + Ranged<ValueType = f64>,
+{
+    let visible_x = |v: f64| v.is_finite() && (panel.x.scale == Scale::Linear || v > 0.0);
+    let visible_y = |v: f64| v.is_finite() && (panel.y.scale == Scale::Linear || v > 0.0);
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, (FONT, 16))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y)
+        .map_err(drawing)?;
+    chart
+        .configure_mesh()
+        .x_desc(panel.x.label.as_str())
+        .y_desc(panel.y.label.as_str())
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 14))
+        .light_line_style(RGBColor(235, 235, 235))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .x_label_formatter(&|v| tick_label(*v))
+        .y_label_formatter(&|v| tick_label(*v))
+        .draw()
+        .map_err(drawing)?;
+
+    let mut any_legend = false;
+    for series in &panel.series {
+        let color = PALETTE[series.color % PALETTE.len()];
+        let pts: Vec<(f64, f64)> = series
+            .points
+            .iter()
+            .filter(|p| visible_x(p.x) && visible_y(p.y))
+            .map(|p| (p.x, p.y))
+            .collect();
+        let legend = !series.label.is_empty();
+        any_legend |= legend;
+        let drawn = match series.kind {
+            SeriesKind::Theory => chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                .map_err(drawing)?,
+            SeriesKind::Guide => chart
+                .draw_series(DashedLineSeries::new(pts, 6, 4, color.stroke_width(2)))
+                .map_err(drawing)?,
+            SeriesKind::Histogram => {
+                let steps = step_outline(&pts);
+                chart
+                    .draw_series(LineSeries::new(steps, color.stroke_width(1)))
+                    .map_err(drawing)?
+            }
+            SeriesKind::Simulation => {
+                let bars = series
+                    .points
+                    .iter()
+                    .filter(|p| visible_x(p.x))
+                    .filter_map(|p| match (p.y_lo, p.y_hi) {
+                        (Some(lo), Some(hi)) if visible_y(lo) && visible_y(hi) => Some(
+                            ErrorBar::new_vertical(p.x, lo, p.y, hi, color.stroke_width(1), 6),
+                        ),
+                        _ => None,
+                    });
+                chart.draw_series(bars).map_err(drawing)?;
+                chart
+                    .draw_series(
+                        pts.iter()
+                            .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+                    )
+                    .map_err(drawing)?
+            }
+        };
+        if legend {
+            let kind = series.kind;
+            drawn
+                .label(series.label.as_str())
+                .legend(move |(lx, ly)| legend_glyph(kind, color, lx, ly));
+        }
+    }
+    for label in &panel.labels {
+        if visible_x(label.x) && visible_y(label.y) {
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    label.text.clone(),
+                    (label.x, label.y),
+                    (FONT, 12).into_font().color(&BLACK),
+                )))
+                .map_err(drawing)?;
+        }
+    }
+    if any_legend {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(RGBColor(200, 200, 200))
+            .label_font((FONT, 12))
+            .draw()
+            .map_err(drawing)?;
+    }
+    Ok(())
+}
+
+fn legend_glyph<DB: DrawingBackend>(
+    kind: SeriesKind,
+    color: RGBColor,
+    x: i32,
+    y: i32,
+) -> DynElement<'static, DB, (i32, i32)> {
+    match kind {
+        SeriesKind::Simulation => Circle::new((x + 10, y), 3, color.filled()).into_dyn(),
+        SeriesKind::Guide => PathElement::new(
+            vec![(x, y), (x + 8, y), (x + 12, y), (x + 20, y)],
+            color.stroke_width(2),
+        )
+        .into_dyn(),
+        SeriesKind::Theory | SeriesKind::Histogram => {
+            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)).into_dyn()
+        }
+    }
+}
+
+/// Turns bin centres into the outline of a histogram (steps between midpoints).
+fn step_outline(centres: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    if centres.len() < 2 {
+        return centres.to_vec();
+    }
+    let half = (centres[1].0 - centres[0].0) / 2.0;
+    let mut out = Vec::with_capacity(centres.len() * 2);
+    for &(x, y) in centres {
+        out.push((x - half, y));
+        out.push((x + half, y));
+    }
+    out
+}
+
+/// A short tick label: plain decimals for moderate magnitudes, otherwise `1e-3` style.
+pub fn tick_label(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let a = v.abs();
+    if (1e-3..1e5).contains(&a) {
+        let s = format!("{v:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_owned()
+    } else {
+        let e = a.log10().floor() as i32;
+        let m = v / 10f64.powi(e);
+        if (m.abs() - 1.0).abs() < 1e-9 {
+            format!("{}1e{e}", if v < 0.0 { "-" } else { "" })
+        } else {
+            format!("{m:.1}e{e}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use claim_spec::figure::{Point, Series, TextLabel};
+
+    fn spec(x_scale: Scale, y_scale: Scale) -> FigureSpec {
+        let axis = |label: &str, scale| Axis {
+            label: label.into(),
+            scale,
+            range: None,
+        };
+        FigureSpec {
+            panels: vec![
+                Panel {
+                    title: "panel".into(),
+                    x: axis("x", x_scale),
+                    y: axis("y", y_scale),
+                    series: vec![
+                        Series::from_xy(
+                            "theory",
+                            SeriesKind::Theory,
+                            0,
+                            (1..10).map(|i| (f64::from(i), f64::from(i * i))),
+                        ),
+                        Series::from_xy("guide", SeriesKind::Guide, 1, [(1.0, 1.0), (9.0, 81.0)]),
+                        Series {
+                            label: "sim".into(),
+                            kind: SeriesKind::Simulation,
+                            color: 2,
+                            points: vec![
+                                Point::with_interval(2.0, 4.2, [3.9, 4.5]),
+                                Point::new(5.0, 24.0),
+                            ],
+                        },
+                    ],
+                    labels: vec![TextLabel {
+                        x: 3.0,
+                        y: 50.0,
+                        text: "note".into(),
+                    }],
+                },
+                Panel {
+                    title: String::new(),
+                    x: Axis::linear("w"),
+                    y: Axis::linear("density"),
+                    series: vec![Series::from_xy(
+                        "",
+                        SeriesKind::Histogram,
+                        3,
+                        [(0.0, 1.0), (0.5, 2.0), (1.0, 0.5)],
+                    )],
+                    labels: vec![],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn renders_every_scale_deterministically() {
+        for (xs, ys) in [
+            (Scale::Linear, Scale::Linear),
+            (Scale::Log, Scale::Log),
+            (Scale::Log, Scale::Linear),
+            (Scale::Linear, Scale::Log),
+        ] {
+            let a = render_svg(&spec(xs, ys)).unwrap();
+            let b = render_svg(&spec(xs, ys)).unwrap();
+            assert_eq!(a, b);
+            assert!(a.starts_with("<svg") && a.contains("theory") && a.contains("note"));
+        }
+    }
+
+    #[test]
+    fn undrawable_specs_are_errors() {
+        assert!(render_svg(&FigureSpec::default()).is_err());
+        let mut s = spec(Scale::Log, Scale::Log);
+        for series in &mut s.panels[0].series {
+            for p in &mut series.points {
+                p.y = -1.0;
+                p.y_lo = None;
+                p.y_hi = None;
+            }
+        }
+        assert!(render_svg(&s).is_err());
+    }
+
+    #[test]
+    fn tick_labels() {
+        assert_eq!(tick_label(0.0), "0");
+        assert_eq!(tick_label(0.25), "0.25");
+        assert_eq!(tick_label(1000.0), "1000");
+        assert_eq!(tick_label(1e-6), "1e-6");
+        assert_eq!(tick_label(2.5e6), "2.5e6");
+    }
+}
