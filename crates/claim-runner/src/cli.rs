@@ -47,6 +47,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
+        /// Also rerun every selected claim with K seeds derived from its own, writing nothing, and
+        /// report how many passed; a claim that passes only on its own seed is flagged FRAGILE.
+        #[arg(long, value_name = "K")]
+        seeds: Option<u64>,
     },
 }
 
@@ -97,7 +101,15 @@ pub fn run(args: &[String], out: &mut (dyn Write + Send), err: &mut (dyn Write +
             family,
             jobs,
             format,
+            seeds: None,
         } => verify_claims(&paths, Selection { ids, family }, jobs, format, out, err),
+        Command::VerifyClaims {
+            ids,
+            family,
+            jobs,
+            seeds: Some(k),
+            ..
+        } => verify_seeds(&paths, Selection { ids, family }, jobs, k, out, err),
     }
 }
 
@@ -197,6 +209,82 @@ fn verify_claims(
         }
     }
     if passed == reports.len() {
+        exit::OK
+    } else {
+        exit::CLAIM_FAILED
+    }
+}
+
+fn thread_pool(jobs: Option<u16>) -> Result<(rayon::ThreadPool, usize), String> {
+    let threads = jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map(|p| (p, threads))
+        .map_err(|e| format!("cannot start {threads} worker threads: {e}"))
+}
+
+fn verify_seeds(
+    paths: &Paths,
+    selection: Selection,
+    jobs: Option<u16>,
+    k: u64,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    let registry = families::registry();
+    let claims = match verify::load(paths, &registry) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                let _ = writeln!(err, "error: {e}");
+            }
+            return exit::INVALID_CLAIMS;
+        }
+    };
+    let selected = match verify::select(&claims, &selection) {
+        Ok(s) => s,
+        Err(m) => {
+            let _ = writeln!(err, "error: {m}");
+            return exit::USAGE;
+        }
+    };
+    let (pool, _) = match thread_pool(jobs) {
+        Ok(p) => p,
+        Err(m) => {
+            let _ = writeln!(err, "error: {m}");
+            return exit::INTERNAL;
+        }
+    };
+    let reports = pool.install(|| verify::seed_robustness(&selected, k, 1.0));
+    let mut all_pass = true;
+    for r in &reports {
+        let passed = r.runs.iter().filter(|x| x.1).count();
+        let label = if r.fragile() {
+            "FRAGILE"
+        } else if r.own_seed_passes && passed == r.runs.len() {
+            "PASS"
+        } else {
+            "FAIL"
+        };
+        all_pass &= label == "PASS";
+        let _ = writeln!(
+            out,
+            "{label:<7} {}  own seed {}, {passed}/{} derived seeds pass",
+            r.id,
+            if r.own_seed_passes { "passes" } else { "fails" },
+            r.runs.len()
+        );
+        for (seed, ok, why) in &r.runs {
+            if !ok {
+                let _ = writeln!(out, "        seed {seed}: {}", why.join("; "));
+            }
+        }
+    }
+    if all_pass {
         exit::OK
     } else {
         exit::CLAIM_FAILED

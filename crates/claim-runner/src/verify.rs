@@ -286,3 +286,66 @@ pub fn run_and_write(
         .collect();
     results.into_iter().collect()
 }
+
+/// How one claim fared under other seeds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeedReport {
+    /// The claim id.
+    pub id: String,
+    /// Whether it passes with its own seed.
+    pub own_seed_passes: bool,
+    /// The derived seeds and whether each passed, with the failed checks or problems of failures.
+    pub runs: Vec<(u64, bool, Vec<String>)>,
+}
+
+impl SeedReport {
+    /// Passes on its own seed but fails on another: a bound tuned to one seed, or too tight.
+    pub fn fragile(&self) -> bool {
+        self.own_seed_passes && self.runs.iter().any(|r| !r.1)
+    }
+}
+
+/// The i-th seed derived from a claim's own seed (for robustness runs).
+pub fn derived_seed(seed: u64, i: u64) -> u64 {
+    sgd_sim::rng::Streams::new(seed).derived_seed(i)
+}
+
+fn reasons(output: &RunOutput) -> Vec<String> {
+    let r = &output.result;
+    r.checks
+        .iter()
+        .filter(|c| !c.pass)
+        .map(|c| {
+            format!(
+                "check {}: value {:?} violates {}",
+                c.metric, c.value, c.bound
+            )
+        })
+        .chain(r.problems.iter().cloned())
+        .collect()
+}
+
+/// Runs each claim with its own seed and with `k` derived seeds, writing nothing.
+pub fn seed_robustness(claims: &[&LoadedClaim], k: u64, scale: f64) -> Vec<SeedReport> {
+    claims
+        .par_iter()
+        .with_max_len(1)
+        .map(|c| {
+            let own = run_claim(c, c.claim.seed, scale);
+            let runs = (0..usize::try_from(k).unwrap_or(usize::MAX))
+                .into_par_iter()
+                .with_max_len(1)
+                .map(|i| {
+                    let seed = derived_seed(c.claim.seed, i as u64);
+                    let out = run_claim(c, seed, scale);
+                    (seed, out.result.status == Status::Pass, reasons(&out))
+                })
+                .collect();
+            SeedReport {
+                id: c.claim.id.clone(),
+                own_seed_passes: own.result.status == Status::Pass,
+                runs,
+            }
+        })
+        .collect()
+}

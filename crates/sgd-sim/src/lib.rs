@@ -7,15 +7,20 @@
 //! - [`parallel`]: trajectories spread over threads, combined in index order;
 //! - [`stats`]: means with intervals, regression with standard errors, histograms, distances;
 //! - [`linalg`]: the one boundary to nalgebra for dense symmetric linear algebra;
-//! - [`quadrature`]: composite rules on uniform grids.
+//! - [`quadrature`]: composite rules on uniform grids;
+//! - [`first_passage`]: exact mean first-passage times of overdamped Langevin dynamics, Kramers' asymptote;
+//! - [`noisy_quadratic`]: the closed-form second moments of SGD on the noisy quadratic model;
+//! - [`stability`]: the mean-square stability factor of SGD at an interpolating minimum.
 //!
 //! Invariants: nothing here reads a clock, the environment or an unseeded generator; parallel results
 //! never depend on the number of threads; transcendental functions that feed results go through
 //! [`math`] (pure-Rust `libm`), so results are the same bits on every machine.
 
 pub mod data;
+pub mod first_passage;
 pub mod linalg;
 pub mod math;
+pub mod noisy_quadratic;
 pub mod objective;
 pub mod oracle;
 pub mod parallel;
@@ -25,6 +30,7 @@ pub mod rng;
 pub mod sampler;
 pub mod schedule;
 pub mod sgd;
+pub mod stability;
 pub mod stats;
 
 /// Hash of this crate's sources, part of every result's `code_version`.
