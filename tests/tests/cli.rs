@@ -107,7 +107,12 @@ fn malformed_yaml_names_file_and_line() {
     let broken = good.replace("seed: 7\n", "seed: 7: 8\n");
     let line = broken.lines().position(|l| l.starts_with("seed:")).unwrap() + 1;
     let r = invalid(&broken);
-    assert!(r.stderr.contains(&format!("claims/minibatch-noise/bad.yaml:{line}:")), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("claims/minibatch-noise/bad.yaml:{line}:")),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
