@@ -38,6 +38,20 @@ pub enum Format {
 pub enum Command {
     /// Run claims, check their bounds, write results and figures.
     VerifyClaims(VerifyArgs),
+    /// Write a new claim file `claims/<family>/<id>.yaml` for an existing kind, ready to edit.
+    NewClaim {
+        /// `<family>/<id>`.
+        name: String,
+        /// The experiment kind, `<family>/<name>`.
+        #[arg(long)]
+        kind: String,
+    },
+    /// Write the JSON Schema of claim files to `claims/schema.json` (or check that it is fresh).
+    Schema {
+        /// Fail if the committed schema differs from the generated one, writing nothing.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 /// Arguments of `verify-claims`.
@@ -126,7 +140,94 @@ pub fn run(args: &[String], out: &mut (dyn Write + Send), err: &mut (dyn Write +
     let paths = Paths::new(cli.root.clone().unwrap_or_else(find_root));
     match cli.command {
         Command::VerifyClaims(args) => verify_claims(&paths, &args, out, err),
+        Command::NewClaim { name, kind } => new_claim(&paths, &name, &kind, out, err),
+        Command::Schema { check } => schema(&paths, check, out, err),
     }
+}
+
+fn schema(
+    paths: &Paths,
+    check: bool,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    let bytes = crate::schema::claim_schema_bytes(&families::registry());
+    let path = paths.claims().join("schema.json");
+    if check {
+        if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) {
+            let _ = writeln!(out, "{} is fresh", path.display());
+            return exit::OK;
+        }
+        let _ = writeln!(
+            err,
+            "error: {} is stale or missing; run `cargo xtask schema` and commit it",
+            path.display()
+        );
+        return exit::CLAIM_FAILED;
+    }
+    match claim_spec::result::write_atomic(&path, &bytes) {
+        Ok(()) => {
+            let _ = writeln!(out, "wrote {}", path.display());
+            exit::OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+            exit::INTERNAL
+        }
+    }
+}
+
+fn new_claim(
+    paths: &Paths,
+    name: &str,
+    kind: &str,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    let (family, id) = match crate::scaffold::parse_name(name) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let registry = families::registry();
+    let existing = match verify::load(paths, &registry) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors {
+                let _ = writeln!(err, "error: {e}");
+            }
+            let _ = writeln!(err, "fix the claim files above first; nothing was written");
+            return exit::INVALID_CLAIMS;
+        }
+    };
+    let text = match crate::scaffold::new_claim_text(&registry, &existing, &family, &id, kind) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let dir = paths.claims().join(&family);
+    let path = dir.join(format!("{id}.yaml"));
+    if path.exists() {
+        let _ = writeln!(err, "error: {} exists already", path.display());
+        return exit::USAGE;
+    }
+    if let Err(e) = std::fs::create_dir_all(&dir)
+        .and_then(|()| claim_spec::result::write_atomic(&path, text.as_bytes()))
+    {
+        let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+        return exit::INTERNAL;
+    }
+    let _ = writeln!(
+        out,
+        "wrote {}
+next: edit its title, section, statement and bounds, then `cargo xtask verify-claims {id}`",
+        path.display()
+    );
+    exit::OK
 }
 
 fn thread_pool(jobs: Option<u16>) -> Result<(rayon::ThreadPool, usize), String> {

@@ -174,10 +174,13 @@ pub fn run_claim(loaded: &LoadedClaim, seed: u64, scale: f64) -> RunOutput {
         }
     };
     if let Some((name, m)) = outcome.first_non_finite_metric() {
-        let reason = format!(
-            "run failed: metric `{name}` is not finite (value {}, interval {:?})",
-            m.value, m.ci
-        );
+        let what = if m.value.is_finite() {
+            "its interval"
+        } else {
+            "its value"
+        };
+        let reason =
+            format!("run failed: metric `{name}` is not finite ({what} is not a finite number)");
         return RunOutput {
             result: ResultFile::new(loaded, seed, scale, &code_version, Err(reason)),
             svgs: Vec::new(),
@@ -238,6 +241,20 @@ pub fn prepare_output_dirs(paths: &Paths) -> Result<(), String> {
         probe.map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
     }
     Ok(())
+}
+
+/// Removes temporary files a killed run left behind (`.tmp-*.partial`); the files they were to
+/// replace are intact, because every write is a rename.
+fn remove_stale_partials(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".tmp-") && name.ends_with(".partial") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 fn tempfile_probe(dir: &Path) -> std::io::Result<()> {
