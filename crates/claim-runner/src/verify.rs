@@ -237,6 +237,7 @@ pub fn prepare_output_dirs(paths: &Paths) -> Result<(), String> {
     for dir in [paths.results(), paths.figures()] {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        remove_stale_partials(&dir);
         let probe = tempfile_probe(&dir);
         probe.map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
     }
