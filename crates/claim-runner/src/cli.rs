@@ -322,22 +322,22 @@ fn verify_claims(
             .par_iter()
             .with_max_len(1)
             .map(|c| {
-                if !args.force {
-                    if let Some(committed) = verify::reusable_result(paths, c, args.scale) {
-                        let rep = verify::report(
-                            &verify::RunOutput {
-                                result: committed,
-                                svgs: Vec::new(),
-                            },
-                            0.0,
-                        );
-                        print(&format!(
-                            "{}      (unchanged since its committed result; --force reruns)\n",
-                            human_line(&rep, width).trim_end()
-                        ));
-                        progress.finished();
-                        return Ok(rep);
-                    }
+                if !args.force
+                    && let Some(committed) = verify::reusable_result(paths, c, args.scale)
+                {
+                    let rep = verify::report(
+                        &verify::RunOutput {
+                            result: committed,
+                            svgs: Vec::new(),
+                        },
+                        0.0,
+                    );
+                    print(&format!(
+                        "{}      (unchanged since its committed result; --force reruns)\n",
+                        human_line(&rep, width).trim_end()
+                    ));
+                    progress.finished();
+                    return Ok(rep);
                 }
                 let spinner = progress.start(&c.claim.id);
                 let t = Instant::now();

@@ -119,13 +119,13 @@ pub fn select<'a>(
             return Err(format!("no claim with id `{id}`{hint}"));
         }
     }
-    if let Some(f) = &selection.family {
-        if !claims.iter().any(|c| &c.family == f) {
-            let hint = claim_spec::registry::closest(f, families::FAMILIES.iter().map(|f| f.name))
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(format!("no claims in family `{f}`{hint}"));
-        }
+    if let Some(f) = &selection.family
+        && !claims.iter().any(|c| &c.family == f)
+    {
+        let hint = claim_spec::registry::closest(f, families::FAMILIES.iter().map(|f| f.name))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return Err(format!("no claims in family `{f}`{hint}"));
     }
     Ok(claims
         .iter()
@@ -459,7 +459,7 @@ pub fn drift(committed: &ResultFile, fresh: &ResultFile) -> DriftReport {
             (Some(a), Some(b)) => {
                 let se = (implied_se(a).powi(2) + implied_se(b).powi(2)).sqrt();
                 let z = (new.value - old.value).abs() / se;
-                if !(z <= 4.0) && new.value != old.value {
+                if (z.is_nan() || z > 4.0) && new.value != old.value {
                     drifted.push(format!(
                         "{name}: {} -> {} ({z:.1} combined SE)",
                         old.value, new.value
