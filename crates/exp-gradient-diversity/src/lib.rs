@@ -10,8 +10,11 @@
 
 use claim_spec::Registry;
 
+pub mod batch_knee;
+pub mod critical_batch;
 pub mod diversity;
 pub mod hyperbola;
+pub mod identity;
 pub mod ls_moments;
 pub mod mccandlish;
 pub mod tuning;
@@ -20,4 +23,8 @@ pub mod tuning;
 pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
-pub fn register(_registry: &mut Registry) {}
+pub fn register(registry: &mut Registry) {
+    registry.add("gradient-diversity/batch-knee", batch_knee::run);
+    registry.add("gradient-diversity/critical-batch", critical_batch::run);
+    registry.add("gradient-diversity/identity", identity::run);
+}
