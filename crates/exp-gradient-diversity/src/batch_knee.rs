@@ -100,7 +100,11 @@ impl ExperimentParams for Params {
             return Err(ParamError::new("target_fraction", "must be below 1"));
         }
         validate_batches("batch_sizes", &self.batch_sizes, 3)?;
-        validate_search(self.eta_grid_points, self.eta_grid_decades, self.eta_tolerance)?;
+        validate_search(
+            self.eta_grid_points,
+            self.eta_grid_decades,
+            self.eta_tolerance,
+        )?;
         ParamError::at_least("max_steps", self.max_steps, 1)?;
         Ok(())
     }
@@ -138,7 +142,9 @@ fn prepare(
     target_fraction: f64,
 ) -> Result<Problem, ExperimentError> {
     let w_hat = data.minimizer()?;
-    let residuals: Vec<f64> = (0..data.samples()).map(|i| data.residual(i, &w_hat)).collect();
+    let residuals: Vec<f64> = (0..data.samples())
+        .map(|i| data.residual(i, &w_hat))
+        .collect();
     let operator = SecondMomentOperator::new(&data.inputs, &residuals, data.dim)?;
     let start = operator.isotropic(init_scale * init_scale);
     let target = target_fraction * operator.excess_loss(&start);
@@ -303,8 +309,14 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         out.exact(&format!("min_examples_{name}"), s.min_examples());
     }
     // Progress per example: the fewest examples (over b) that reach the target, diverse over uniform.
-    out.exact("min_examples_ratio", div.min_examples() / uni.min_examples());
-    out.exact("steps_b1_ratio", div.tuned[0].rate.value / uni.tuned[0].rate.value);
+    out.exact(
+        "min_examples_ratio",
+        div.min_examples() / uni.min_examples(),
+    );
+    out.exact(
+        "steps_b1_ratio",
+        div.tuned[0].rate.value / uni.tuned[0].rate.value,
+    );
 
     let mut table = Table::new([
         "data_set",
@@ -369,7 +381,10 @@ fn figure(sweeps: &[Sweep], batches: &[f64]) -> FigureSpec {
     let grid: Vec<f64> = (0..=120)
         .map(|k| b_lo * powf(b_hi / b_lo, f64::from(k) / 120.0))
         .collect();
-    let names = ["low diversity (exact labels)", "high diversity (noisy labels)"];
+    let names = [
+        "low diversity (exact labels)",
+        "high diversity (noisy labels)",
+    ];
     let mut steps_series = Vec::new();
     let mut examples_series = Vec::new();
     let mut labels = Vec::new();

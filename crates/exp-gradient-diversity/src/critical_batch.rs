@@ -58,7 +58,11 @@ impl Default for Params {
 }
 
 /// Checks a batch-size list: non-empty, positive, strictly increasing.
-pub(crate) fn validate_batches(key: &str, batches: &[usize], min_len: usize) -> Result<(), ParamError> {
+pub(crate) fn validate_batches(
+    key: &str,
+    batches: &[usize],
+    min_len: usize,
+) -> Result<(), ParamError> {
     if batches.len() < min_len {
         return Err(ParamError::new(
             key,
@@ -77,7 +81,11 @@ pub(crate) fn validate_batches(key: &str, batches: &[usize], min_len: usize) -> 
 }
 
 /// Checks the step-size search parameters.
-pub(crate) fn validate_search(points: usize, decades: f64, tolerance: f64) -> Result<(), ParamError> {
+pub(crate) fn validate_search(
+    points: usize,
+    decades: f64,
+    tolerance: f64,
+) -> Result<(), ParamError> {
     ParamError::at_least("eta_grid_points", points as u64, 3)?;
     ParamError::positive("eta_grid_decades", decades)?;
     if decades > 15.0 {
@@ -102,7 +110,11 @@ impl ExperimentParams for Params {
         }
         validate_batches("batch_sizes", &self.batch_sizes, 3)?;
         validate_batches("identity_batch_sizes", &self.identity_batch_sizes, 1)?;
-        validate_search(self.eta_grid_points, self.eta_grid_decades, self.eta_tolerance)?;
+        validate_search(
+            self.eta_grid_points,
+            self.eta_grid_decades,
+            self.eta_tolerance,
+        )?;
         ParamError::positive("small_batch_fraction", self.small_batch_fraction)?;
         if self.small_batch_fraction > 1.0 {
             return Err(ParamError::new("small_batch_fraction", "at most 1"));
@@ -134,7 +146,10 @@ fn interpolated_steps(
     }
     let before = model.expected_loss(eta, batch, (t - 1) as f64);
     let after = model.expected_loss(eta, batch, t as f64);
-    Ok(Some(((t - 1) as f64 + (before - target) / (before - after), t)))
+    Ok(Some((
+        (t - 1) as f64 + (before - target) / (before - after),
+        t,
+    )))
 }
 
 /// One tuned batch size.
@@ -164,9 +179,8 @@ pub fn run(p: &Params, _ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     };
     let tuned: Vec<Tuned> = map_indexed(p.batch_sizes.len(), |k| {
         let batch = p.batch_sizes[k] as f64;
-        let rate = search.minimize(|eta| {
-            Ok(interpolated_steps(&model, eta, batch, target)?.map(|(s, _)| s))
-        })?;
+        let rate = search
+            .minimize(|eta| Ok(interpolated_steps(&model, eta, batch, target)?.map(|(s, _)| s)))?;
         let (_, step) = interpolated_steps(&model, rate.eta, batch, target)?.ok_or_else(|| {
             ExperimentError::Numerical("the tuned step size does not reach the target".into())
         })?;
@@ -209,7 +223,11 @@ pub fn run(p: &Params, _ctx: &RunContext) -> Result<Outcome, ExperimentError> {
 
     // One-step identities at several expected states: the start, halfway and at the target of the
     // run nearest B*, and at the target of the smallest-b run.
-    let halfway = model.moments(reference.rate.eta, reference.batch, (reference.step / 2) as f64);
+    let halfway = model.moments(
+        reference.rate.eta,
+        reference.batch,
+        (reference.step / 2) as f64,
+    );
     let states: Vec<(String, Vec<f64>)> = vec![
         ("start".into(), model.initial.clone()),
         (format!("halfway, b = {}", reference.batch), halfway),
@@ -240,7 +258,9 @@ pub fn run(p: &Params, _ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             let eta = scales.optimal_rate(b);
             let gain = scales.optimal_gain(b);
             let (eta_rec, gain_rec) = one_step_optimum_by_recursion(&model, moments, b, eta);
-            let err = (eta_rec / eta - 1.0).abs().max((gain_rec / gain - 1.0).abs());
+            let err = (eta_rec / eta - 1.0)
+                .abs()
+                .max((gain_rec / gain - 1.0).abs());
             identity_max = identity_max.max(err);
             identity_table.push(row![
                 label.as_str(),
@@ -334,7 +354,12 @@ fn slope_guide(tuned: &[Tuned]) -> Vec<(f64, f64)> {
     tuned.iter().map(|t| (t.batch, e1 * t.batch)).collect()
 }
 
-fn figure(tuned: &[Tuned], fit: &HyperbolaFit, linear: &[(f64, f64)], eta_limit: f64) -> FigureSpec {
+fn figure(
+    tuned: &[Tuned],
+    fit: &HyperbolaFit,
+    linear: &[(f64, f64)],
+    eta_limit: f64,
+) -> FigureSpec {
     let sim_examples: Vec<(f64, f64)> = tuned
         .iter()
         .map(|t| (t.rate.value * t.batch, t.rate.value))
@@ -358,7 +383,12 @@ fn figure(tuned: &[Tuned], fit: &HyperbolaFit, linear: &[(f64, f64)], eta_limit:
         y: Axis::log("steps S"),
         series: vec![
             Series::from_xy("fitted hyperbola", SeriesKind::Theory, 0, curve),
-            Series::from_xy("S_min, E_min", SeriesKind::Guide, 2, [(e_min, s_min), (x_max, s_min)]),
+            Series::from_xy(
+                "S_min, E_min",
+                SeriesKind::Guide,
+                2,
+                [(e_min, s_min), (x_max, s_min)],
+            ),
             Series::from_xy("", SeriesKind::Guide, 2, [(e_min, s_min), (e_min, y_max)]),
             Series::from_xy("tuned eta per b", SeriesKind::Simulation, 1, sim_examples),
             Series::from_xy("b = B*", SeriesKind::Simulation, 3, [knee]),
@@ -383,9 +413,17 @@ fn figure(tuned: &[Tuned], fit: &HyperbolaFit, linear: &[(f64, f64)], eta_limit:
                 "eta_opt(1) b",
                 SeriesKind::Guide,
                 0,
-                linear.iter().copied().filter(|&(_, e)| e <= 1.5 * eta_limit),
+                linear
+                    .iter()
+                    .copied()
+                    .filter(|&(_, e)| e <= 1.5 * eta_limit),
             ),
-            Series::from_xy("2 / h_max", SeriesKind::Guide, 2, [(1.0, eta_limit), (b_max, eta_limit)]),
+            Series::from_xy(
+                "2 / h_max",
+                SeriesKind::Guide,
+                2,
+                [(1.0, eta_limit), (b_max, eta_limit)],
+            ),
             Series::from_xy(
                 "b = B*",
                 SeriesKind::Guide,

@@ -229,7 +229,7 @@ impl Dataset {
         let m = self.norm_weighted_second_moment();
         let as_array = |v: &[f64]| Array2::from_shape_fn((d, d), |(j, k)| v[j * d + k]);
         let (values, vectors) = symmetric_eigen(&as_array(&h))?;
-        if !(values[0] > 0.0) {
+        if values[0].is_nan() || values[0] <= 0.0 {
             return Err(ExperimentError::Numerical(
                 "singular Hessian: kappa is unbounded near the minimizer".into(),
             ));
@@ -301,7 +301,7 @@ pub fn correlated_dataset(
     label_noise: f64,
     rng: &mut Stream,
 ) -> Result<Dataset, ExperimentError> {
-    if !(rho.abs() < 1.0) || samples == 0 || dim == 0 {
+    if rho.is_nan() || rho.abs() >= 1.0 || samples == 0 || dim == 0 {
         return Err(ExperimentError::InvalidParams(format!(
             "correlated data needs |rho| < 1 and a positive size (rho = {rho})"
         )));
@@ -316,7 +316,11 @@ pub fn correlated_dataset(
         let mut y = 0.0;
         for (j, t) in teacher.iter().enumerate() {
             let z = standard_normal(rng);
-            let x = if j == 0 { z } else { rho * prev + innovation * z };
+            let x = if j == 0 {
+                z
+            } else {
+                rho * prev + innovation * z
+            };
             prev = x;
             inputs.push(x);
             y += x * t;
@@ -396,7 +400,8 @@ mod tests {
     #[test]
     fn correlated_inputs_have_the_ar1_covariance() {
         // Empirical Cov(x_1, x_2) = rho and Cov(x_1, x_3) = rho^2 within 5 SE (SE <= 1.5/sqrt(N)).
-        let d = correlated_dataset(20_000, 3, 0.8, 0.0, &mut Streams::new(8).stream("d", 0)).unwrap();
+        let d =
+            correlated_dataset(20_000, 3, 0.8, 0.0, &mut Streams::new(8).stream("d", 0)).unwrap();
         let h = d.hessian();
         let se = 1.5 / (20_000f64).sqrt();
         assert!((h[1] - 0.8).abs() < 5.0 * se && (h[2] - 0.64).abs() < 5.0 * se);

@@ -67,7 +67,7 @@ pub fn fit_hyperbola(batches: &[f64], steps: &[f64]) -> Result<HyperbolaFit, Exp
         swus += w * u * s;
     }
     let det = sw * swuu - swu * swu;
-    if !(det > 0.0) {
+    if det.is_nan() || det <= 0.0 {
         return Err(ExperimentError::Numerical(
             "hyperbola fit: the batch sizes do not determine the curve".into(),
         ));

@@ -158,7 +158,12 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let sets: Vec<(&str, Dataset)> = vec![
         (
             "isotropic",
-            spectrum_dataset(n, vec![1.0; d], p.label_noise, &mut streams.stream("data", 0))?,
+            spectrum_dataset(
+                n,
+                vec![1.0; d],
+                p.label_noise,
+                &mut streams.stream("data", 0),
+            )?,
         ),
         (
             "correlated",
@@ -207,7 +212,11 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         for &r in &p.radii {
             let u: Vec<f64> = (0..d).map(|_| standard_normal(&mut rng)).collect();
             let norm = u.iter().map(|v| v * v).sum::<f64>().sqrt();
-            let w = centre.iter().zip(&u).map(|(c, v)| c + r * v / norm).collect();
+            let w = centre
+                .iter()
+                .zip(&u)
+                .map(|(c, v)| c + r * v / norm)
+                .collect();
             points.push((format!("{centre_name} + {r} u"), w));
         }
         for (label, w) in &points {
@@ -246,23 +255,40 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let range = exact_harmonic.interpolation_kappa()?;
     let h = exact_harmonic.hessian();
     let h_max = {
-        let (vals, _) = sgd_sim::linalg::symmetric_eigen(&ndarray::Array2::from_shape_fn(
-            (d, d),
-            |(j, k)| h[j * d + k],
-        ))?;
+        let (vals, _) =
+            sgd_sim::linalg::symmetric_eigen(&ndarray::Array2::from_shape_fn((d, d), |(j, k)| {
+                h[j * d + k]
+            }))?;
         vals[d - 1]
     };
     let eta = 1.0 / h_max;
     let w_exact = exact_harmonic.minimizer()?;
     let w_noisy = noisy_harmonic.minimizer()?;
-    let interp = gradient_descent(&exact_harmonic, &w_exact, eta, p.run_stop_distance, p.max_run_steps)?;
-    let noisy = gradient_descent(&noisy_harmonic, &w_noisy, eta, p.run_stop_distance, p.max_run_steps)?;
+    let interp = gradient_descent(
+        &exact_harmonic,
+        &w_exact,
+        eta,
+        p.run_stop_distance,
+        p.max_run_steps,
+    )?;
+    let noisy = gradient_descent(
+        &noisy_harmonic,
+        &w_noisy,
+        eta,
+        p.run_stop_distance,
+        p.max_run_steps,
+    )?;
     let trace_sigma_star = noisy_harmonic.diversity(&w_noisy).trace_sigma;
 
-    let interp_final = interp.stats.last().map_or(f64::NAN, GradientDiversity::kappa);
-    let noisy_last = noisy.stats.last().copied().ok_or_else(|| {
-        ExperimentError::Numerical("empty gradient-descent record".into())
-    })?;
+    let interp_final = interp
+        .stats
+        .last()
+        .map_or(f64::NAN, GradientDiversity::kappa);
+    let noisy_last = noisy
+        .stats
+        .last()
+        .copied()
+        .ok_or_else(|| ExperimentError::Numerical("empty gradient-descent record".into()))?;
     let interp_max = interp
         .stats
         .iter()
@@ -280,13 +306,19 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     out.exact("kappa_interpolating_gd_limit", range.gradient_descent_limit);
     out.exact("kappa_interpolating_max_over_sup", interp_max / range.sup);
     out.exact("kappa_noisy_final", noisy_last.kappa());
-    out.exact("kappa_noisy_final_over_interpolating_sup", noisy_last.kappa() / range.sup);
+    out.exact(
+        "kappa_noisy_final_over_interpolating_sup",
+        noisy_last.kappa() / range.sup,
+    );
     out.exact("trace_sigma_at_noisy_minimum", trace_sigma_star);
     out.exact(
         "noisy_trace_sigma_final_rel_error",
         (noisy_last.trace_sigma / trace_sigma_star - 1.0).abs(),
     );
-    out.exact("run_steps_interpolating", (interp.distance.len() - 1) as f64);
+    out.exact(
+        "run_steps_interpolating",
+        (interp.distance.len() - 1) as f64,
+    );
     out.exact("run_steps_noisy", (noisy.distance.len() - 1) as f64);
 
     let mut runs = Table::new([
@@ -318,7 +350,10 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     }
     out.table("identity", table);
     out.table("runs", runs);
-    out.figure("kappa-along-runs", figure(&interp, &noisy, range.inf, range.sup, trace_sigma_star));
+    out.figure(
+        "kappa-along-runs",
+        figure(&interp, &noisy, range.inf, range.sup, trace_sigma_star),
+    );
     out.samples = 0;
     Ok(out)
 }
@@ -370,7 +405,12 @@ fn figure(
                         .zip(&noisy.stats)
                         .map(|(d, s)| (*d, 1.0 + trace_sigma_star / s.grad_sq)),
                 ),
-                Series::from_xy("exact labels (interpolating)", SeriesKind::Simulation, 0, thin(interp)),
+                Series::from_xy(
+                    "exact labels (interpolating)",
+                    SeriesKind::Simulation,
+                    0,
+                    thin(interp),
+                ),
                 Series::from_xy("noisy labels", SeriesKind::Simulation, 1, thin(noisy)),
             ],
             labels: Vec::new(),

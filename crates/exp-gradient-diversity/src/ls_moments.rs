@@ -151,7 +151,7 @@ impl SecondMomentOperator {
             symmetric_eigen(&Array2::from_shape_fn((dim, dim), |(j, k)| h[j * dim + k]))?;
         let min_curvature = eigenvalues[0];
         let max_curvature = eigenvalues[dim - 1];
-        if !(min_curvature > 0.0) {
+        if min_curvature.is_nan() || min_curvature <= 0.0 {
             return Err(ExperimentError::Numerical(
                 "the Hessian of the data set is singular: need more independent samples".into(),
             ));
@@ -282,9 +282,7 @@ impl SecondMomentOperator {
         let a = self.matrix(eta, batch);
         let m = self.size();
         (0..m)
-            .map(|i| {
-                dot(&a[i * m..(i + 1) * m], p) + eta * eta / batch * self.residual_drive[i]
-            })
+            .map(|i| dot(&a[i * m..(i + 1) * m], p) + eta * eta / batch * self.residual_drive[i])
             .collect()
     }
 
@@ -327,9 +325,7 @@ impl SecondMomentOperator {
             .map(|(i, k)| vectors[[i, k]])
             .collect();
         let project = |v: &[f64]| -> Vec<f64> {
-            (0..m)
-                .map(|k| dot(&basis[k * m..(k + 1) * m], v))
-                .collect()
+            (0..m).map(|k| dot(&basis[k * m..(k + 1) * m], v)).collect()
         };
         let drive = eta * eta / batch;
         let stationary: Vec<f64> = project(&self.residual_drive)
@@ -534,7 +530,11 @@ mod tests {
             }
         }
         // An unstable step size is refused.
-        assert!(op.run(2.5 / op.max_curvature(), 1.0, &start).unwrap().is_none());
+        assert!(
+            op.run(2.5 / op.max_curvature(), 1.0, &start)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -565,7 +565,10 @@ mod tests {
         let l_hat = loss(&w_hat);
         for rep in 0..reps {
             let mut rng = streams.stream("mc", rep);
-            let mut w: Vec<f64> = w_hat.iter().map(|v| v + standard_normal(&mut rng)).collect();
+            let mut w: Vec<f64> = w_hat
+                .iter()
+                .map(|v| v + standard_normal(&mut rng))
+                .collect();
             let mut g = vec![0.0; d];
             let mut c = 0;
             for t in 1..=steps {
@@ -592,7 +595,10 @@ mod tests {
             let mean = sums[c] / reps as f64;
             let se = ((sq[c] / reps as f64 - mean * mean) / reps as f64).sqrt();
             let exact = run.excess_loss(t);
-            assert!((mean - exact).abs() < 4.5 * se, "t {t}: {mean} +- {se} vs {exact}");
+            assert!(
+                (mean - exact).abs() < 4.5 * se,
+                "t {t}: {mean} +- {se} vs {exact}"
+            );
         }
     }
 
@@ -620,7 +626,11 @@ mod tests {
             // G^T H G and tr(H Sigma) directly from the per-sample gradients.
             let full = data.gradient(&w);
             let ghg: f64 = (0..d)
-                .map(|j| (0..d).map(|k| full[j] * h[j * d + k] * full[k]).sum::<f64>())
+                .map(|j| {
+                    (0..d)
+                        .map(|k| full[j] * h[j * d + k] * full[k])
+                        .sum::<f64>()
+                })
                 .sum();
             let n = 25;
             let mut ths = 0.0;

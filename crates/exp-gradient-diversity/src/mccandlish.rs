@@ -185,6 +185,10 @@ mod tests {
         }
         let mean = total / f64::from(reps);
         let se = ((total_sq / f64::from(reps) - mean * mean) / f64::from(reps)).sqrt();
-        assert!((mean - s.optimal_gain(b)).abs() < 5.0 * se, "{mean} vs {}", s.optimal_gain(b));
+        assert!(
+            (mean - s.optimal_gain(b)).abs() < 5.0 * se,
+            "{mean} vs {}",
+            s.optimal_gain(b)
+        );
     }
 }

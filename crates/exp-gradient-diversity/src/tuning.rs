@@ -48,9 +48,9 @@ impl LogSearch {
     where
         F: FnMut(f64) -> Result<Option<f64>, ExperimentError>,
     {
-        if !(self.upper > 0.0 && self.upper.is_finite() && self.decades > 0.0)
+        let positive = |v: f64| v.is_finite() && v > 0.0;
+        if !(positive(self.upper) && positive(self.decades) && positive(self.tolerance))
             || self.grid_points < 3
-            || !(self.tolerance > 0.0)
         {
             return Err(ExperimentError::InvalidParams(format!(
                 "bad step-size search {self:?}"
@@ -143,9 +143,7 @@ mod tests {
             tolerance: 1e-6,
         };
         let t = search
-            .minimize(|eta| {
-                Ok((eta < 1.5).then(|| (ln(eta) - ln(0.03)).powi(2) + 5.0))
-            })
+            .minimize(|eta| Ok((eta < 1.5).then(|| (ln(eta) - ln(0.03)).powi(2) + 5.0)))
             .unwrap();
         assert!((ln(t.eta) - ln(0.03)).abs() < 1e-6, "{}", t.eta);
         assert!((t.value - 5.0).abs() < 1e-11);
@@ -160,9 +158,7 @@ mod tests {
             tolerance: 1e-7,
         };
         // Minimum at eta = 1.99, just below the end of the bracket.
-        let t = search
-            .minimize(|eta| Ok(Some((eta - 1.99).abs())))
-            .unwrap();
+        let t = search.minimize(|eta| Ok(Some((eta - 1.99).abs()))).unwrap();
         assert!((t.eta - 1.99).abs() < 1e-6);
     }
 
