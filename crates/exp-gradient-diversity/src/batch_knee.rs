@@ -313,10 +313,6 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "min_examples_ratio",
         div.min_examples() / uni.min_examples(),
     );
-    out.exact(
-        "steps_b1_ratio",
-        div.tuned[0].rate.value / uni.tuned[0].rate.value,
-    );
 
     let mut table = Table::new([
         "data_set",
