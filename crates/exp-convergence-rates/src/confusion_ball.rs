@@ -210,7 +210,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         initial: vec![0.0; p.dim],
     };
     let trace_c = p.noise_variance * p.dim as f64;
-    let replicas = ctx.scaled(p.replicas);
+    let replicas = ctx.scaled(p.replicas).max(2);
     let configs: Vec<(f64, usize)> = p
         .etas
         .iter()
@@ -452,19 +452,29 @@ fn figure(
             }),
         ));
     }
+    // Ranges with headroom above the data, where the legend sits.
+    let (loss_lo, loss_hi, ratio_lo, ratio_hi) = estimates.iter().zip(temperatures).fold(
+        (f64::INFINITY, 0.0f64, f64::INFINITY, 0.0f64),
+        |(a, b, c, d), (e, t)| {
+            let [lo, hi] = e.ci95();
+            (a.min(lo), b.max(hi), c.min(lo / t), d.max(hi / t))
+        },
+    );
+    let ratio_span = (ratio_hi - ratio_lo).max(1e-3);
     FigureSpec {
         panels: vec![
             Panel {
                 title: "Stationary excess loss (lines: exact)".into(),
                 x: Axis::log("step size eta"),
-                y: Axis::log("excess loss"),
+                y: Axis::log("excess loss").with_range(loss_lo / 1.5, loss_hi * 10.0),
                 series: loss_series,
                 labels: Vec::new(),
             },
             Panel {
                 title: "Ball size over temperature".into(),
                 x: Axis::log("temperature eta tr(C) / 2b"),
-                y: Axis::linear("excess loss / temperature"),
+                y: Axis::linear("excess loss / temperature")
+                    .with_range(ratio_lo - 0.05 * ratio_span, ratio_hi + 0.45 * ratio_span),
                 series: ratio_series,
                 labels: Vec::new(),
             },

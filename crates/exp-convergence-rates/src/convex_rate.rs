@@ -84,7 +84,7 @@ struct Record {
 /// A diverging trajectory or a vanishing replica mean.
 pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let streams = ctx.streams();
-    let replicas = ctx.scaled(p.replicas);
+    let replicas = ctx.scaled(p.replicas).max(2);
     let marks = log_checkpoints(10, p.steps, p.points_per_decade);
     let kappa = sign_chain::stationary_mean_abs(p.noise_std);
 

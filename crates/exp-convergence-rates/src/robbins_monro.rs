@@ -185,7 +185,7 @@ impl ExperimentParams for Params {
 /// A replica mean that vanishes (its logarithm is undefined) or a diverging trajectory.
 pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let streams = ctx.streams();
-    let replicas = ctx.scaled(p.replicas);
+    let replicas = ctx.scaled(p.replicas).max(2);
     let marks = p.checkpoints();
     let window: Vec<usize> = (0..marks.len())
         .filter(|&k| marks[k] >= p.fit_from)

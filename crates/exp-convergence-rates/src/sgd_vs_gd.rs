@@ -354,7 +354,7 @@ fn crossing_estimate(curves: &[&[f64]], target: f64) -> Option<Estimate> {
 /// A target not reached by GD or by the mean SGD run, or a diverging run.
 pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let streams = ctx.streams();
-    let data_sets = ctx.scaled(p.data_sets);
+    let data_sets = ctx.scaled(p.data_sets).max(2);
     let runs = ctx.scaled(p.sgd_runs);
     let sizes = p.sample_sizes.len();
     let target = p.target_excess();
@@ -485,6 +485,17 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     out.exact("t_quantile_used", t_quantile_975(data_sets));
     out.table("cost", table);
 
+    // Vertical range with headroom above the data, where the legend sits.
+    let (y_lo, y_hi) =
+        gd_points
+            .iter()
+            .chain(&sgd_points)
+            .fold((f64::INFINITY, 0.0f64), |(lo, hi), pt| {
+                (
+                    lo.min(pt.y_lo.unwrap_or(pt.y)),
+                    hi.max(pt.y_hi.unwrap_or(pt.y)),
+                )
+            });
     let n_lo = p.sample_sizes[0] as f64;
     let n_hi = p.sample_sizes[sizes - 1] as f64;
     let mut series = vec![
@@ -524,7 +535,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 title: "Gradient evaluations to 10% above the noise floor (dashed: N -> inf)"
                     .into(),
                 x: Axis::log("data set size N"),
-                y: Axis::log("per-example gradients"),
+                y: Axis::log("per-example gradients").with_range(y_lo / 2.0, y_hi * 20.0),
                 series,
                 labels: Vec::new(),
             }],

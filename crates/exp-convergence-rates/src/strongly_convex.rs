@@ -164,7 +164,7 @@ struct Record {
 /// A diverging trajectory or a vanishing replica mean.
 pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let streams = ctx.streams();
-    let replicas = ctx.scaled(p.replicas);
+    let replicas = ctx.scaled(p.replicas).max(2);
     let model = p.model();
     let d = p.dim;
     let root: Vec<f64> = model.curvatures.iter().map(|h| h.sqrt()).collect();
