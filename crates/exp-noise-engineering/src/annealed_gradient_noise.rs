@@ -92,7 +92,7 @@ impl ExperimentParams for Params {
         ParamError::all_positive("initial_temperatures", &self.initial_temperatures)?;
         ParamError::positive("decay_exponent", self.decay_exponent)?;
         ParamError::at_least("runs", self.runs as u64, LANES as u64)?;
-        if self.runs % LANES != 0 {
+        if !self.runs.is_multiple_of(LANES) {
             return Err(ParamError::new(
                 "runs",
                 format!("must be a multiple of {LANES}"),
@@ -127,8 +127,7 @@ impl ExperimentParams for Params {
     }
 
     fn estimated_work(&self) -> f64 {
-        let simulation =
-            (self.runs * self.steps * self.initial_temperatures.len()) as f64;
+        let simulation = (self.runs * self.steps * self.initial_temperatures.len()) as f64;
         let rates = (self.rate_table_nodes * self.quadrature_intervals * 12) as f64;
         let master =
             (self.steps * (self.initial_temperatures.len() + self.theory_curve_points)) as f64;
@@ -354,17 +353,18 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         let estimate = proportion_estimate(successes, runs as u64);
         let wilson = wilson_interval(successes, runs as u64, Z95);
         let prediction = master_equation(p, &well, &table, t0, &checkpoints, Start::FokkerPlanck);
-        let boltzmann_start =
-            master_equation(p, &well, &table, t0, &checkpoints, Start::Boltzmann);
+        let boltzmann_start = master_equation(p, &well, &table, t0, &checkpoints, Start::Boltzmann);
         let (me_final, me_path, start) = (
             prediction.final_global,
             &prediction.at_checkpoints,
             prediction.start_step,
         );
-        start_shift_max =
-            start_shift_max.max((boltzmann_start.final_global - me_final).abs());
+        start_shift_max = start_shift_max.max((boltzmann_start.final_global - me_final).abs());
         out.exact(
-            &format!("p_global_master_equation_boltzmann_start_t0_{}", temperature_label(t0)),
+            &format!(
+                "p_global_master_equation_boltzmann_start_t0_{}",
+                temperature_label(t0)
+            ),
             boltzmann_start.final_global,
         );
         let label = temperature_label(t0);
@@ -381,7 +381,9 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         } else {
             0.0
         };
-        let hi = (wilson[1] - me_final).abs().max((me_final - wilson[0]).abs());
+        let hi = (wilson[1] - me_final)
+            .abs()
+            .max((me_final - wilson[0]).abs());
         error_interval = [error_interval[0].max(lo), error_interval[1].max(hi)];
         let final_temperature = cooling.temperature(steps - 1);
         summary.push(row![
@@ -407,24 +409,28 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         for (k, &c) in checkpoints.iter().enumerate() {
             let f = counts[k] as f64 / runs as f64;
             let ci = wilson_interval(counts[k], runs as u64, Z95);
-            paths.push(row![t0, c, cooling.temperature(c - 1), f, ci[0], ci[1], me_path[k]]);
+            paths.push(row![
+                t0,
+                c,
+                cooling.temperature(c - 1),
+                f,
+                ci[0],
+                ci[1],
+                me_path[k]
+            ]);
             sim_path.push(Point::with_interval(c as f64, f, ci));
             if let Some(m) = me_path[k] {
                 me_line.push((c as f64, m));
             }
         }
         path_series.push(Series {
-            label: format!("T0 = {t0} (simulated)"),
+            label: format!("T0 = {t0}"),
             kind: SeriesKind::Simulation,
             color: ti,
             points: sim_path,
         });
-        path_series.push(Series::from_xy(
-            format!("T0 = {t0} (master equation)"),
-            SeriesKind::Theory,
-            ti,
-            me_line,
-        ));
+        // One legend entry per T0; the caption says lines are the master equation.
+        path_series.push(Series::from_xy("", SeriesKind::Theory, ti, me_line));
     }
     out.with_interval("p_global_abs_error_max", error_max, error_interval);
     // How much assuming an equilibrated hot phase (CLAIMS.md's start) moves the prediction.
@@ -477,8 +483,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         curve.push(row![t0, a, b]);
     }
     let curve_points: Vec<(f64, f64)> = curve_values.iter().map(|&(t, a, _)| (t, a)).collect();
-    let curve_boltzmann: Vec<(f64, f64)> =
-        curve_values.iter().map(|&(t, _, b)| (t, b)).collect();
+    let curve_boltzmann: Vec<(f64, f64)> = curve_values.iter().map(|&(t, _, b)| (t, b)).collect();
     out.table("summary", summary);
     out.table("paths", paths);
     out.table("master_equation_curve", curve);
@@ -490,7 +495,8 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 Panel {
                     title: "Ending in the global well".into(),
                     x: Axis::log("initial temperature T0"),
-                    y: Axis::linear("P(global)").with_range(0.0, 1.0),
+                    // Probabilities stop at 1: the band above holds the legend.
+                    y: Axis::linear("P(global)").with_range(0.0, 1.35),
                     series: vec![
                         Series {
                             label: "simulated (4000 runs)".into(),
@@ -511,6 +517,12 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                             curve_boltzmann,
                         ),
                         Series::from_xy(
+                            "certain success",
+                            SeriesKind::Guide,
+                            6,
+                            [(curve_lo, 1.0), (curve_hi, 1.0)],
+                        ),
+                        Series::from_xy(
                             "plain GD",
                             SeriesKind::Guide,
                             3,
@@ -522,7 +534,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 Panel {
                     title: "Fraction in the global well during cooling".into(),
                     x: Axis::log("step t"),
-                    y: Axis::linear("fraction in global well").with_range(0.0, 1.0),
+                    y: Axis::linear("fraction in global well").with_range(0.0, 1.35),
                     series: path_series,
                     labels: Vec::new(),
                 },
@@ -539,20 +551,45 @@ mod tests {
     use sgd_sim::rng::Streams;
 
     #[test]
-    #[ignore]
-    fn scratch_theory() {
+    fn master_equation_tracks_the_full_fokker_planck_solution() {
+        // The claim's theory reduces the dynamics below T = 0.6 to two states. Against the full
+        // Fokker-Planck solution over all 40,000 steps (same grid as the hot phase), the reduction
+        // errs by 0.0043 at T0 = 10 and 0.0011 at T0 = 20 (the values the claim's bound uses);
+        // these tolerances pin them.
         let p = Params::default();
         let well = TiltedWell::new(p.tilt, p.clamp).unwrap();
-        println!("{well:?} dL_s={} dL_g={}", well.barrier_from_shallow(), well.barrier_from_global());
-        let table = RateTable::new(&well, 0.01, 0.6, 400, Quadrature { intervals: 2000 }).unwrap();
-        for t0 in [5.0, 10.0, 20.0, 40.0, 80.0] {
-            let f = master_equation(&p, &well, &table, t0, &[40_000], Start::FokkerPlanck);
-            let g = master_equation(&p, &well, &table, t0, &[40_000], Start::Boltzmann);
-            println!("T0={t0} {f:?} boltz={}", g.final_global);
-        }
-        for t in [0.6, 0.4, 0.3, 0.2, 0.15, 0.1] {
-            let (a, b) = table.rates(t);
-            println!("T={t} k_sg={a} k_gs={b} eq={} boltz={}", a / (a + b), well.boltzmann_global_fraction(t, 4000));
+        let table = RateTable::new(
+            &well,
+            0.01,
+            p.master_equation_start_temperature,
+            p.rate_table_nodes,
+            Quadrature {
+                intervals: p.quadrature_intervals,
+            },
+        )
+        .unwrap();
+        for (t0, tolerance) in [(10.0, 0.005), (20.0, 0.0015)] {
+            let cooling = Cooling {
+                initial_temperature: t0,
+                exponent: p.decay_exponent,
+            };
+            let mut full = GridDensity::point_mass(&well, p.fokker_planck_cells, well.shallow_min);
+            full.propagate(cooling, p.step, 0, p.steps as u64);
+            let exact = full.mass_below(well.saddle);
+            let reduced = master_equation(
+                &p,
+                &well,
+                &table,
+                t0,
+                &[p.steps as u64],
+                Start::FokkerPlanck,
+            );
+            let gap = (reduced.final_global - exact).abs();
+            assert!(
+                gap < tolerance,
+                "T0={t0}: {} vs {exact}",
+                reduced.final_global
+            );
         }
     }
 

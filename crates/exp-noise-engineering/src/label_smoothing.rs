@@ -360,13 +360,16 @@ fn predictions(weights: &[f64], data: &Dataset, k: usize) -> (Vec<f64>, Vec<bool
     for i in 0..data.len() {
         logits(weights, data.row(i), &mut z);
         softmax(&z, &mut p);
-        let (arg, conf) = p
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, f64::NEG_INFINITY), |acc, (c, v)| {
-                if v > acc.1 { (c, v) } else { acc }
-            });
+        let (arg, conf) =
+            p.iter()
+                .copied()
+                .enumerate()
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |acc, (c, v)| {
+                        if v > acc.1 { (c, v) } else { acc }
+                    },
+                );
         confidence.push(conf);
         correct.push(arg == data.labels[i]);
     }
@@ -394,7 +397,12 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let mut gram = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {
-            let v: f64 = train.row(i).iter().zip(train.row(j)).map(|(a, b)| a * b).sum();
+            let v: f64 = train
+                .row(i)
+                .iter()
+                .zip(train.row(j))
+                .map(|(a, b)| a * b)
+                .sum();
             gram[i * n + j] = v;
             gram[j * n + i] = v;
         }
@@ -631,7 +639,11 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 Panel {
                     title: "Weight norm".into(),
                     x: Axis::log("SGD step t"),
-                    y: Axis::linear("||W_t||"),
+                    // Headroom above the data for the legend.
+                    y: Axis::linear("||W_t||").with_range(
+                        0.0,
+                        1.5 * plain_stats[plain_stats.len() - 1].norm.max(w_star_norm),
+                    ),
                     series: vec![
                         Series::from_xy(
                             "plain (one-hot)",
@@ -663,7 +675,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 Panel {
                     title: "Confidence on the training set".into(),
                     x: Axis::log("SGD step t"),
-                    y: Axis::linear("mean max probability").with_range(0.0, 1.02),
+                    y: Axis::linear("mean max probability").with_range(0.0, 1.3),
                     series: vec![
                         Series::from_xy(
                             "plain (one-hot)",
@@ -714,21 +726,17 @@ mod tests {
         let mut gram = vec![0.0; n * n];
         for i in 0..n {
             for j in 0..n {
-                gram[i * n + j] = data.row(i).iter().zip(data.row(j)).map(|(a, b)| a * b).sum();
+                gram[i * n + j] = data
+                    .row(i)
+                    .iter()
+                    .zip(data.row(j))
+                    .map(|(a, b)| a * b)
+                    .sum();
             }
         }
         let mut a = streams.stream("sgd", 0);
-        let (span, _) = run_sgd(
-            &gram,
-            &data.labels,
-            k,
-            0.1,
-            0.7,
-            &[200],
-            &mut a,
-            (0.0, 0.0),
-        )
-        .unwrap();
+        let (span, _) =
+            run_sgd(&gram, &data.labels, k, 0.1, 0.7, &[200], &mut a, (0.0, 0.0)).unwrap();
         let w_span = weights_from_span(&span.coefficients, &data, k);
         let mut b = streams.stream("sgd", 0);
         let mut w = vec![0.0; k * d];
@@ -770,23 +778,5 @@ mod tests {
         };
         assert_eq!(p.validate().unwrap_err().key, "smoothing");
         assert!(Params::default().validate().is_ok());
-    }
-}
-
-#[cfg(test)]
-mod scratch {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn scratch_accuracy() {
-        for s in [0.2] {
-            let p = Params { class_separation: s, ..Params::default() };
-            let t = std::time::Instant::now();
-            let out = run(&p, &RunContext::new("x", 20250531)).unwrap();
-            let m = |k: &str| out.metrics[k].value;
-            println!("s={s} acc_smoothed={} acc_plain={} secs={:.2}", m("test_accuracy_smoothed"), m("test_accuracy_plain"), t.elapsed().as_secs_f64());
-            for (k, v) in &out.metrics { println!("  {k} = {v:?}"); }
-            for r in &out.tables["training"].rows { println!("  {r:?}"); }
-        }
     }
 }

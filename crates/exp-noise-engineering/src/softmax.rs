@@ -62,7 +62,8 @@ pub struct NewtonReport {
 /// c solves the system, and the zero-sum one is the pseudo-inverse's). The Newton decrement is
 /// lambda^2 = sum (p_k - q_k)^2 / p_k. Steps are halved until Armijo's condition
 /// f(z + s d) <= f(z) - s lambda^2/4 holds (Boyd and Vandenberghe 2004, algorithm 9.5), which makes
-/// the method globally convergent and quadratically convergent near the solution.
+/// the method globally convergent and quadratically convergent near the solution; the first trial
+/// step is capped so that no logit moves by more than 10.
 pub fn newton_cross_entropy(
     z: &mut [f64],
     q: &[f64],
@@ -97,7 +98,10 @@ pub fn newton_cross_entropy(
             *dk -= mean;
         }
         let decrement: f64 = p.iter().zip(q).map(|(a, b)| (a - b) * (a - b) / a).sum();
-        let mut s = 1.0;
+        // Far from the solution q/p can be astronomically large: cap the first trial so no logit
+        // moves by more than 10 (a trust region; near the solution the full step is taken).
+        let largest = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut s = if largest > 10.0 { 10.0 / largest } else { 1.0 };
         let mut accepted = false;
         for _ in 0..60 {
             for ((t, &zk), &dk) in trial.iter_mut().zip(z.iter()).zip(&d) {

@@ -13,8 +13,9 @@
 //!   dP_g/dt = k_sg (1 - P_g) - k_gs P_g. Over one step of length alpha at frozen T_t it is solved
 //!   exactly: P_g <- P_eq + (P_g - P_eq) exp(-(k_sg + k_gs) alpha), P_eq = k_sg/(k_sg + k_gs).
 //!
-//! Rates are tabulated once on a uniform grid of inverse temperatures beta = 1/T (ln k is smooth in
-//! beta, nearly linear by Arrhenius' law) and interpolated with four-point Lagrange polynomials.
+//! Rates are tabulated once on a grid uniform in ln(beta), beta = 1/T (dense where the barrier is
+//! low and ln k bends, sparse where Arrhenius' law makes ln k nearly linear in beta), and
+//! interpolated with four-point Lagrange polynomials.
 
 use sgd_sim::SimError;
 use sgd_sim::first_passage::{Quadrature, mean_first_passage_time};
@@ -172,10 +173,12 @@ impl TiltedWell {
     }
 }
 
-/// ln k of both escape directions on a uniform grid of inverse temperatures.
+/// ln k of both escape directions on a grid uniform in ln(1/T).
 #[derive(Clone, Debug, PartialEq)]
 pub struct RateTable {
-    beta_lo: f64,
+    /// ln(beta) at the first node.
+    ln_beta_lo: f64,
+    /// Node spacing in ln(beta).
     step: f64,
     /// ln k(shallow -> global) at the nodes.
     ln_rate_to_global: Vec<f64>,
@@ -199,7 +202,7 @@ fn lagrange4(v: &[f64], u: f64) -> f64 {
 }
 
 impl RateTable {
-    /// Tabulates ln k both ways at `nodes` inverse temperatures spread evenly over
+    /// Tabulates ln k both ways at `nodes` inverse temperatures spread evenly in ln(beta) over
     /// [1/t_hi, 1/t_lo] (computed in parallel, in index order).
     ///
     /// # Errors
@@ -217,10 +220,10 @@ impl RateTable {
                 "rate table needs 0 < t_lo < t_hi and >= 4 nodes, got {t_lo}, {t_hi}, {nodes}"
             )));
         }
-        let beta_lo = 1.0 / t_hi;
-        let step = (1.0 / t_lo - beta_lo) / (nodes - 1) as f64;
+        let ln_beta_lo = -ln(t_hi);
+        let step = (-ln(t_lo) - ln_beta_lo) / (nodes - 1) as f64;
         let pairs = map_indexed(nodes, |k| -> Result<(f64, f64), SimError> {
-            let t = 1.0 / (beta_lo + k as f64 * step);
+            let t = exp(-(ln_beta_lo + k as f64 * step));
             Ok((
                 -well.ln_time_shallow_to_global(t, quadrature)?,
                 -well.ln_time_global_to_shallow(t, quadrature)?,
@@ -230,7 +233,7 @@ impl RateTable {
         .collect::<Result<Vec<_>, _>>()?;
         let (ln_rate_to_global, ln_rate_to_shallow) = pairs.into_iter().unzip();
         Ok(Self {
-            beta_lo,
+            ln_beta_lo,
             step,
             ln_rate_to_global,
             ln_rate_to_shallow,
@@ -239,14 +242,14 @@ impl RateTable {
 
     /// The temperature range covered, (t_lo, t_hi).
     pub fn temperature_range(&self) -> (f64, f64) {
-        let beta_hi = self.beta_lo + self.step * (self.ln_rate_to_global.len() - 1) as f64;
-        (1.0 / beta_hi, 1.0 / self.beta_lo)
+        let ln_beta_hi = self.ln_beta_lo + self.step * (self.ln_rate_to_global.len() - 1) as f64;
+        (exp(-ln_beta_hi), exp(-self.ln_beta_lo))
     }
 
     /// (k_sg, k_gs): the escape rates shallow -> global and global -> shallow at temperature T.
     /// Outside the tabulated range the nearest cubic is extrapolated; callers keep T inside.
     pub fn rates(&self, temperature: f64) -> (f64, f64) {
-        let u = (1.0 / temperature - self.beta_lo) / self.step;
+        let u = (-ln(temperature) - self.ln_beta_lo) / self.step;
         (
             exp(lagrange4(&self.ln_rate_to_global, u)),
             exp(lagrange4(&self.ln_rate_to_shallow, u)),
@@ -340,8 +343,7 @@ mod tests {
         let theta = ((3.0 * q / (-2.0)) * 3f64.sqrt()).acos() / 3.0;
         let mut roots: Vec<f64> = (0..3)
             .map(|k| {
-                2.0 / 3f64.sqrt()
-                    * (theta - 2.0 * std::f64::consts::PI * f64::from(k) / 3.0).cos()
+                2.0 / 3f64.sqrt() * (theta - 2.0 * std::f64::consts::PI * f64::from(k) / 3.0).cos()
             })
             .collect();
         roots.sort_by(f64::total_cmp);
@@ -369,7 +371,10 @@ mod tests {
         let p = w.boltzmann_global_fraction(t, 20_000);
         let odds = exp(harmonic_odds_global(&w, t));
         let want = odds / (1.0 + odds);
-        assert!(((1.0 - p) / (1.0 - want) - 1.0).abs() < 0.02, "{p} vs {want}");
+        assert!(
+            ((1.0 - p) / (1.0 - want) - 1.0).abs() < 0.02,
+            "{p} vs {want}"
+        );
         // At infinite temperature the clamp makes the split the interval's: (saddle + wall)/(2 wall).
         let p = w.boltzmann_global_fraction(1e6, 2000);
         assert!((p - (w.saddle + 2.5) / 5.0).abs() < 1e-5);
@@ -410,13 +415,18 @@ mod tests {
         let k_sg = exp(-w.ln_time_shallow_to_global(t, q).unwrap());
         let k_gs = exp(-w.ln_time_global_to_shallow(t, q).unwrap());
         let p = w.boltzmann_global_fraction(t, 20_000);
-        assert!((k_sg / (k_sg + k_gs) - p).abs() < 1e-3, "{} vs {p}", k_sg / (k_sg + k_gs));
+        assert!(
+            (k_sg / (k_sg + k_gs) - p).abs() < 1e-3,
+            "{} vs {p}",
+            k_sg / (k_sg + k_gs)
+        );
     }
 
     #[test]
     fn interpolated_rates_match_direct_quadrature() {
-        // 400 nodes over beta in [1/0.6, 1/0.01]: the four-point rule's error is O(h^4 (ln k)''''),
-        // below 1e-6 in ln k; checked at off-grid temperatures against direct quadrature.
+        // 400 nodes over ln(beta) in [ln(1/0.6), ln(1/0.01)] (spacing 0.010): the four-point
+        // rule's error is O(h^4 (ln k)''''), below 1e-6 in ln k; checked at off-grid temperatures
+        // against direct quadrature.
         let w = well();
         let q = Quadrature { intervals: 2000 };
         let table = RateTable::new(&w, 0.01, 0.6, 400, q).unwrap();
@@ -424,8 +434,16 @@ mod tests {
             let (k_sg, k_gs) = table.rates(t);
             let want_sg = -w.ln_time_shallow_to_global(t, q).unwrap();
             let want_gs = -w.ln_time_global_to_shallow(t, q).unwrap();
-            assert!((ln(k_sg) - want_sg).abs() < 1e-6, "T={t}: {} vs {want_sg}", ln(k_sg));
-            assert!((ln(k_gs) - want_gs).abs() < 1e-6, "T={t}: {} vs {want_gs}", ln(k_gs));
+            assert!(
+                (ln(k_sg) - want_sg).abs() < 1e-6,
+                "T={t}: {} vs {want_sg}",
+                ln(k_sg)
+            );
+            assert!(
+                (ln(k_gs) - want_gs).abs() < 1e-6,
+                "T={t}: {} vs {want_gs}",
+                ln(k_gs)
+            );
         }
         let (lo, hi) = table.temperature_range();
         assert!((lo - 0.01).abs() < 1e-12 && (hi - 0.6).abs() < 1e-12);
@@ -476,131 +494,5 @@ mod tests {
         let t = c.first_step_at_or_below(0.6);
         assert!(c.temperature(t) <= 0.6 && c.temperature(t - 1) > 0.6);
         assert_eq!(c.first_step_at_or_below(25.0), 0);
-    }
-}
-
-#[cfg(test)]
-mod scratch {
-    use super::*;
-
-    /// Fokker-Planck on a grid (square-root approximation), backward Euler; returns P(global).
-    fn fokker_planck(well: &TiltedWell, cooling: Cooling, alpha: f64, steps: u64, n: usize, sub: usize, start_boltzmann_at: Option<f64>) -> f64 {
-        let h = 2.0 * well.wall / n as f64;
-        let x: Vec<f64> = (0..n).map(|j| -well.wall + (j as f64 + 0.5) * h).collect();
-        let l: Vec<f64> = x.iter().map(|&v| well.value(v)).collect();
-        let mut p = vec![0.0; n];
-        let mut t_start = 0;
-        if let Some(ts) = start_boltzmann_at {
-            t_start = cooling.first_step_at_or_below(ts);
-            let t = cooling.temperature(t_start);
-            let lmin = l.iter().copied().fold(f64::INFINITY, f64::min);
-            for j in 0..n { p[j] = exp(-(l[j]-lmin)/t); }
-        } else {
-            let j0 = x.iter().enumerate().min_by(|a, b| (a.1 - well.shallow_min).abs().total_cmp(&(b.1 - well.shallow_min).abs())).unwrap().0;
-            p[j0] = 1.0;
-        }
-        let s: f64 = p.iter().sum(); for v in p.iter_mut() { *v /= s; }
-        let dt = alpha / sub as f64;
-        let mut a = vec![0.0; n]; let mut b = vec![0.0; n]; let mut c = vec![0.0; n];
-        let mut cp = vec![0.0; n]; let mut dp = vec![0.0; n];
-        for t in t_start..steps {
-            let temp = cooling.temperature(t);
-            let base = temp / (h * h);
-            // rates right r[j] = j->j+1, left lft[j+1] = j+1 -> j
-            for j in 0..n { a[j] = 0.0; b[j] = 1.0; c[j] = 0.0; }
-            for j in 0..n - 1 {
-                let d = (l[j + 1] - l[j]) / (2.0 * temp);
-                let right = base * exp(-d);
-                let left = base * exp(d);
-                // dp_j/dt = -right p_j + left p_{j+1}; dp_{j+1}/dt = right p_j - left p_{j+1}
-                b[j] += dt * right; c[j] -= dt * left;
-                b[j + 1] += dt * left; a[j + 1] -= dt * right;
-            }
-            for _ in 0..sub {
-                // Thomas
-                cp[0] = c[0] / b[0]; dp[0] = p[0] / b[0];
-                for j in 1..n { let m = b[j] - a[j] * cp[j - 1]; cp[j] = c[j] / m; dp[j] = (p[j] - a[j] * dp[j - 1]) / m; }
-                p[n - 1] = dp[n - 1];
-                for j in (0..n - 1).rev() { p[j] = dp[j] - cp[j] * p[j + 1]; }
-            }
-        }
-        x.iter().zip(&p).filter(|(xv, _)| **xv < well.saddle).map(|(_, v)| v).sum()
-    }
-
-    /// Exact law of the discrete clamped chain on a grid up to `until` steps (Gaussian kernel).
-    fn discrete_chain(well: &TiltedWell, cooling: Cooling, alpha: f64, until: u64, n: usize) -> f64 {
-        let h = 2.0 * well.wall / n as f64;
-        let x: Vec<f64> = (0..n).map(|j| -well.wall + (j as f64 + 0.5) * h).collect();
-        let mut p = vec![0.0; n];
-        let j0 = x.iter().enumerate().min_by(|a, b| (a.1 - well.shallow_min).abs().total_cmp(&(b.1 - well.shallow_min).abs())).unwrap().0;
-        p[j0] = 1.0;
-        // Cell-integrated Gaussian mass via erf-free approach: fine sub-sampling of mean within cell ignored; use CDF by libm erf.
-        for t in 0..until {
-            let temp = cooling.temperature(t);
-            let sd = (2.0 * alpha * temp).sqrt();
-            let mut q = vec![0.0; n];
-            for i in 0..n {
-                if p[i] < 1e-300 { continue; }
-                let m = x[i] - alpha * well.derivative(x[i]);
-                let cdf = |y: f64| 0.5 * (1.0 + libm_erf((y - m) / (sd * 2f64.sqrt())));
-                // cell j covers [-wall + j h, -wall + (j+1) h]; mass beyond walls goes to end cells (clamp)
-                let jlo = (((m - 7.0 * sd + well.wall) / h).floor().max(0.0) as usize).min(n - 1);
-                let jhi = (((m + 7.0 * sd + well.wall) / h).ceil().max(0.0) as usize).min(n - 1);
-                let mut prev = if jlo == 0 { 0.0 } else { cdf(-well.wall + jlo as f64 * h) };
-                for j in jlo..=jhi {
-                    let right = if j == n - 1 { 1.0 } else { cdf(-well.wall + (j as f64 + 1.0) * h) };
-                    q[j] += p[i] * (right - prev);
-                    prev = right;
-                }
-                if jlo > 0 { q[jlo] += 0.0; }
-            }
-            p = q;
-        }
-        x.iter().zip(&p).filter(|(xv, _)| **xv < well.saddle).map(|(_, v)| v).sum()
-    }
-
-    fn libm_erf(x: f64) -> f64 {
-        // Abramowitz-Stegun 7.1.26 is too coarse; use a series/continued fraction via std: erf = 1 - erfc.
-        let t = 1.0 / (1.0 + 0.5 * x.abs());
-        let y = 1.0 - t * (-x * x - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))).exp();
-        if x >= 0.0 { y } else { -y }
-    }
-
-    #[test]
-    #[ignore]
-    fn scratch_discrete() {
-        let well = TiltedWell::new(0.15, 2.5).unwrap();
-        for t0 in [10.0, 20.0] {
-            let cooling = Cooling { initial_temperature: t0, exponent: 0.55 };
-            let until = cooling.first_step_at_or_below(0.6);
-            let d = discrete_chain(&well, cooling, 0.02, until, 500);
-            let f = fokker_planck(&well, cooling, 0.02, until, 1000, 1, None);
-            let f4 = fokker_planck(&well, cooling, 0.02, until, 400, 1, None);
-            println!("T0={t0} until={until} discrete={d} fp={f} fp400={f4} boltz={}", well.boltzmann_global_fraction(cooling.temperature(until), 4000));
-        }
-    }
-
-    #[test]
-    #[ignore]
-    fn scratch_discrete_full() {
-        let well = TiltedWell::new(0.15, 2.5).unwrap();
-        for t0 in [20.0, 10.0, 40.0] {
-            let cooling = Cooling { initial_temperature: t0, exponent: 0.55 };
-            let d = discrete_chain(&well, cooling, 0.02, 40_000, 500);
-            println!("T0={t0} discrete full={d}");
-        }
-    }
-
-    #[test]
-    #[ignore]
-    fn scratch_fp() {
-        let well = TiltedWell::new(0.15, 2.5).unwrap();
-        for t0 in [10.0, 20.0, 40.0] {
-            let cooling = Cooling { initial_temperature: t0, exponent: 0.55 };
-            let a = fokker_planck(&well, cooling, 0.02, 40_000, 1000, 1, None);
-            let b = fokker_planck(&well, cooling, 0.02, 40_000, 2000, 4, None);
-            let c = fokker_planck(&well, cooling, 0.02, 40_000, 1000, 1, Some(0.6));
-            println!("T0={t0} FP(delta start)={a} fine={b} FP(boltzmann at 0.6)={c}");
-        }
     }
 }
