@@ -110,11 +110,20 @@ impl ExperimentParams for Params {
             "master_equation_start_temperature",
             self.master_equation_start_temperature,
         )?;
+        // T_t at the last step t = steps - 1 is T0 steps^-p: every run must cool below the start
+        // temperature of the master equation before it ends.
+        let cooling_factor = powf(self.steps as f64, -self.decay_exponent);
         for (i, &t0) in self.initial_temperatures.iter().enumerate() {
             if t0 <= self.master_equation_start_temperature {
                 return Err(ParamError::new(
                     format!("initial_temperatures[{i}]"),
                     "must exceed master_equation_start_temperature",
+                ));
+            }
+            if t0 * cooling_factor >= self.master_equation_start_temperature {
+                return Err(ParamError::new(
+                    format!("initial_temperatures[{i}]"),
+                    "does not cool below master_equation_start_temperature within `steps`",
                 ));
             }
         }
@@ -129,9 +138,24 @@ impl ExperimentParams for Params {
     fn estimated_work(&self) -> f64 {
         let simulation = (self.runs * self.steps * self.initial_temperatures.len()) as f64;
         let rates = (self.rate_table_nodes * self.quadrature_intervals * 12) as f64;
+        // The Fokker-Planck hot phase: (T0/T_start)^(1/p) steps of a tridiagonal solve per T0,
+        // for the claim's T0 and the theory curve (up to twice the largest T0).
+        let t0_max = self
+            .initial_temperatures
+            .iter()
+            .copied()
+            .fold(0.0, f64::max);
+        let hot_steps = powf(
+            2.0 * t0_max / self.master_equation_start_temperature,
+            1.0 / self.decay_exponent,
+        )
+        .min(self.steps as f64);
+        let hot = hot_steps
+            * (self.fokker_planck_cells * 10) as f64
+            * (self.initial_temperatures.len() + self.theory_curve_points) as f64;
         let master =
             (self.steps * (self.initial_temperatures.len() + self.theory_curve_points)) as f64;
-        simulation + rates + 20.0 * master
+        simulation + rates + hot + 20.0 * master
     }
 }
 
@@ -281,7 +305,11 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         .fold(f64::INFINITY, f64::min);
     let t0_max = p.initial_temperatures.iter().copied().fold(0.0, f64::max);
     let curve_lo = (0.5 * t0_min).max(p.master_equation_start_temperature * 1.01);
-    let curve_hi = 2.0 * t0_max;
+    // The curve stops where a run would no longer cool to the start temperature in time (the
+    // master equation needs T_t <= start temperature before the last step).
+    let hottest_that_cools =
+        p.master_equation_start_temperature * powf(steps as f64, p.decay_exponent) * 0.99;
+    let curve_hi = (2.0 * t0_max).min(hottest_that_cools).max(t0_max);
     let coldest = Cooling {
         initial_temperature: curve_lo.min(t0_min),
         exponent: p.decay_exponent,
@@ -646,6 +674,11 @@ mod tests {
         assert_eq!(p.validate().unwrap_err().key, "runs");
         let p = Params {
             initial_temperatures: vec![10.0, 0.5],
+            ..Params::default()
+        };
+        assert_eq!(p.validate().unwrap_err().key, "initial_temperatures[1]");
+        let p = Params {
+            initial_temperatures: vec![10.0, 1e4],
             ..Params::default()
         };
         assert_eq!(p.validate().unwrap_err().key, "initial_temperatures[1]");
