@@ -7,6 +7,11 @@
 //! in the global well when w < saddle after the last step. Runs are advanced eight at a time in
 //! lockstep (independent dependency chains keep the core busy); each run draws only from its own
 //! stream, so results do not depend on that grouping or on the thread count.
+//!
+//! Theory: the master equation starts at the first step with T_t <= 0.6. CLAIMS.md starts it from
+//! the Gibbs split there; but the hot phase is short (166 steps at T_0 = 10) and does not
+//! equilibrate, so the split is taken instead from the Fokker–Planck density carried from the
+//! shallow minimum through the hot phase ([`crate::fokker_planck`]). Both predictions are reported.
 
 use crate::fokker_planck::GridDensity;
 use crate::tilted_well::{Cooling, RateTable, TiltedWell, master_equation_path};

@@ -502,6 +502,12 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let window: Vec<usize> = (0..checkpoints.len())
         .filter(|&c| checkpoints[c] as f64 >= last / 100.0)
         .collect();
+    if window.len() < 3 {
+        return Err(ExperimentError::InvalidParams(format!(
+            "only {} checkpoints fall in the last two decades of steps; raise `checkpoints`",
+            window.len()
+        )));
+    }
     let ln_t: Vec<f64> = window.iter().map(|&c| ln(checkpoints[c] as f64)).collect();
     let norms: Vec<f64> = window.iter().map(|&c| plain_stats[c].norm).collect();
     let norm_fit = linear_fit(&ln_t, &norms);
