@@ -14,7 +14,7 @@
 //! occupancy of the global well at the exploration temperature, and the two-state master equation
 //! with exact escape rates for every schedule.
 
-use crate::staged_quadratic::{Stage, staged_loss, stages_from_fractions};
+use crate::staged_quadratic::{Stage, staged_loss, staged_loss_variance, stages_from_fractions};
 use crate::well::{
     Landmarks, escape_rates, gibbs_global_probability, in_global_well, landmarks,
     two_state_probability, well_stage,
@@ -376,7 +376,12 @@ fn quadratic_part(
                 sim_points.push(Point::with_interval(examples as f64, e.value, ci));
             }
             if k as u64 == points {
-                max_z = max_z.max(e.z_score(th).abs());
+                // The final loss's run-to-run variance is known exactly (Gaussian iterates), so the
+                // z-score uses it rather than the sample SD of 16 skewed values.
+                let w0: Vec<f64> = model.initial.iter().map(|m| m.sqrt()).collect();
+                let se =
+                    (staged_loss_variance(&model, stages, batch, steps, &w0) / runs as f64).sqrt();
+                max_z = max_z.max(((e.value - th) / se).abs());
             }
         }
         // A fine theory curve: 400 points.
@@ -617,9 +622,9 @@ fn well_part(
         wilson(best_constant),
     );
     out.exact("well_best_constant_step", best_constant.eta);
-    // Difference of independent proportions; its SE from the pooled... each arm's own variance,
-    // floored at one success in the arm so that an arm of all-zeros still carries its binomial
-    // uncertainty (the rule of three's scale, 1/n).
+    // The difference of two independent proportions in units of its standard error, each arm's
+    // variance q(1 - q)/n with q kept within [1/n, 1 - 1/n], so that an arm with no success (or no
+    // failure) still carries the binomial uncertainty of one run in n.
     let arm_var = |e: &Estimate, n: u64| {
         let q = e.value.clamp(1.0 / n as f64, 1.0 - 1.0 / n as f64);
         q * (1.0 - q) / n as f64
