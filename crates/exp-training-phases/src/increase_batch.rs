@@ -92,7 +92,7 @@ impl ExperimentParams for Params {
         for (i, &e) in self.epochs_per_stage.iter().enumerate() {
             ParamError::at_least(&format!("epochs_per_stage[{i}]"), e as u64, 1)?;
         }
-        if self.samples % self.checkpoints_per_epoch != 0 {
+        if !self.samples.is_multiple_of(self.checkpoints_per_epoch) {
             return Err(ParamError::new(
                 "checkpoints_per_epoch",
                 format!("must divide samples = {}", self.samples),
@@ -127,7 +127,7 @@ impl ExperimentParams for Params {
                 ));
             }
             for (i, &b) in batches.iter().enumerate() {
-                if b == 0 || per_checkpoint % b != 0 {
+                if b == 0 || !per_checkpoint.is_multiple_of(b) {
                     return Err(ParamError::new(
                         format!("{key_b}[{i}]"),
                         format!(
@@ -201,7 +201,7 @@ fn simulate(
             let mut bad = false;
             for (wi, gi) in w.iter_mut().zip(&g) {
                 *wi -= stage.eta * gi;
-                bad |= !(wi.abs() <= 1e6);
+                bad |= !wi.is_finite() || wi.abs() > 1e6;
             }
             updates += 1;
             if bad {
@@ -211,7 +211,7 @@ fn simulate(
                 });
             }
             examples += stage.batch;
-            if examples % per_checkpoint == 0 {
+            if examples.is_multiple_of(per_checkpoint) {
                 curve.excess.push(problem.excess_loss(&w));
                 curve.updates.push(updates);
             }
@@ -233,7 +233,7 @@ fn theory(
         for _ in 0..stage.steps {
             m.step(stage.eta, stage.batch as f64);
             examples += stage.batch;
-            if examples % per_checkpoint == 0 {
+            if examples.is_multiple_of(per_checkpoint) {
                 out.push(m.excess_loss());
             }
         }

@@ -34,7 +34,7 @@ pub fn matmul(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
 /// When A is malformed or has an eigenvalue that is not positive.
 pub fn ln_det_spd(a: &Array2<f64>) -> Result<f64, ExperimentError> {
     let (l, _) = symmetric_eigen(a)?;
-    if l.iter().any(|x| !(*x > 0.0)) {
+    if l.iter().any(|x| x.is_nan() || *x <= 0.0) {
         return Err(ExperimentError::Numerical(
             "log-determinant of a matrix that is not positive definite".into(),
         ));
@@ -58,7 +58,7 @@ pub fn orthonormalize_rows(m: &mut Array2<f64>) -> Result<(), ExperimentError> {
                 }
             }
             let norm = (0..cols).map(|k| m[[i, k]] * m[[i, k]]).sum::<f64>().sqrt();
-            if !(norm > 1e-10) {
+            if norm.is_nan() || norm <= 1e-10 {
                 return Err(ExperimentError::Numerical(format!(
                     "rows are linearly dependent (row {i})"
                 )));

@@ -157,7 +157,7 @@ fn chain(
                     sums.second[i * d + j] += ei * (theta[j] - problem.minimizer[j]);
                 }
             }
-            if (t - p.burn_in) % thin == 0 && d == 2 {
+            if (t - p.burn_in).is_multiple_of(thin) && d == 2 {
                 sums.trace.push((
                     theta[0] - problem.minimizer[0],
                     theta[1] - problem.minimizer[1],

@@ -142,7 +142,7 @@ mod tests {
                     rec[i] = a * rec[i] + stage.eta * stage.eta * model.noise[i] / b;
                 }
                 t += 1;
-                if t % 100 == 0 || t == 600 || t == 601 {
+                if t.is_multiple_of(100) || t == 601 {
                     let closed = staged_moments(&model, &stages, b, t);
                     for i in 0..model.dim() {
                         assert!(

@@ -131,7 +131,10 @@ impl ExperimentParams for Params {
                 "must exceed quadratic_grid_min and stay below 2 / h_max = 2",
             ));
         }
-        if self.quadratic_examples % self.quadratic_batch as u64 != 0 {
+        if !self
+            .quadratic_examples
+            .is_multiple_of(self.quadratic_batch as u64)
+        {
             return Err(ParamError::new(
                 "quadratic_examples",
                 "must be a multiple of quadratic_batch",
@@ -151,7 +154,7 @@ impl ExperimentParams for Params {
             ));
         }
         ParamError::at_least("well_checkpoints", self.well_checkpoints, 1)?;
-        if self.well_steps % self.well_checkpoints != 0 {
+        if !self.well_steps.is_multiple_of(self.well_checkpoints) {
             return Err(ParamError::new(
                 "well_checkpoints",
                 "must divide well_steps",
@@ -160,7 +163,8 @@ impl ExperimentParams for Params {
         let every = self.well_steps / self.well_checkpoints;
         for (i, f) in self.stage_fractions.iter().enumerate() {
             let steps = f * self.well_steps as f64;
-            if (steps - steps.round()).abs() > 1e-6 || steps.round() as u64 % every != 0 {
+            if (steps - steps.round()).abs() > 1e-6 || !(steps.round() as u64).is_multiple_of(every)
+            {
                 return Err(ParamError::new(
                     format!("stage_fractions[{i}]"),
                     format!(
@@ -222,7 +226,7 @@ fn quadratic_run(
                 w[i] = shrink[i] * w[i] - kick[i] * standard_normal(rng);
             }
             t += 1;
-            if t % record_every == 0 {
+            if t.is_multiple_of(record_every) {
                 let loss: f64 = 0.5
                     * model
                         .curvatures

@@ -59,7 +59,7 @@ fn bisect(p: &TiltedDoubleWell, mut lo: f64, mut hi: f64) -> f64 {
 /// When the tilt is too large for two wells, or not finite.
 pub fn landmarks(p: &TiltedDoubleWell) -> Result<Landmarks, ExperimentError> {
     let limit = 8.0 / (3.0 * 3f64.sqrt());
-    if !(p.tilt.abs() < limit) {
+    if !p.tilt.is_finite() || p.tilt.abs() >= limit {
         return Err(ExperimentError::InvalidParams(format!(
             "a tilt of {} leaves one well (|tilt| must be below {limit})",
             p.tilt
