@@ -19,7 +19,10 @@ pub mod flat_basin_occupancy;
 pub mod gibbs_stationary;
 pub mod landscape;
 pub mod linear_stability_batch;
+pub mod network;
 pub mod resample;
+pub mod small_batch_flatter;
+pub mod spectrum;
 pub mod stability;
 pub mod stationary;
 
@@ -37,4 +40,5 @@ pub fn register(registry: &mut Registry) {
         "flat-minima/linear-stability-batch",
         linear_stability_batch::run,
     );
+    registry.add("flat-minima/small-batch-flatter", small_batch_flatter::run);
 }

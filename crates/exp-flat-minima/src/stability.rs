@@ -219,8 +219,8 @@ mod tests {
     #[test]
     fn lyapunov_exponent_predicts_a_simulated_product() {
         // ln|w_t|/t over t = 2*10^5 i.i.d. factors is within 4 SE of g (SE = sd(ln|x|)/sqrt(t)).
-        let curv = [0.2, 0.7, 1.5, 3.0];
-        let eta = 0.9;
+        let curv: [f64; 4] = [0.2, 0.7, 1.5, 3.0];
+        let eta: f64 = 0.9;
         let mut r = Streams::new(5).stream("t", 0);
         let t = 200_000;
         let mut log_w = 0.0;
