@@ -82,7 +82,10 @@ impl ExperimentParams for Params {
         }
         ParamError::all_positive("etas", &self.etas)?;
         if self.etas.len() < 2 {
-            return Err(ParamError::new("etas", "needs at least two step sizes for a slope"));
+            return Err(ParamError::new(
+                "etas",
+                "needs at least two step sizes for a slope",
+            ));
         }
         for (i, w) in self.etas.windows(2).enumerate() {
             if w[1] <= w[0] {
@@ -266,7 +269,11 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let chains = ctx.scaled(p.chains).max(4);
     let chain_groups = groups(chains, 4);
     let tasks: Vec<(usize, usize, usize)> = (0..p.etas.len())
-        .flat_map(|e| chain_groups.iter().map(move |&(first, size)| (e, first, size)))
+        .flat_map(|e| {
+            chain_groups
+                .iter()
+                .map(move |&(first, size)| (e, first, size))
+        })
         .collect();
     let streams = ctx.streams();
     let results = map_indexed(tasks.len(), |task| {
@@ -401,8 +408,14 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let noise_sd: Vec<f64> = noise_tv.iter().map(|v| sd(v)).collect();
     let expected_tv: Vec<f64> = model_tv.iter().map(|v| mean(v)).collect();
     let model_sd: Vec<f64> = model_tv.iter().map(|v| sd(v)).collect();
-    let floor_boot: Vec<Bootstrap> = boot_floor.iter().map(|v| Bootstrap::from_values(v)).collect();
-    let excess_boot: Vec<Bootstrap> = boot_excess.iter().map(|v| Bootstrap::from_values(v)).collect();
+    let floor_boot: Vec<Bootstrap> = boot_floor
+        .iter()
+        .map(|v| Bootstrap::from_values(v))
+        .collect();
+    let excess_boot: Vec<Bootstrap> = boot_excess
+        .iter()
+        .map(|v| Bootstrap::from_values(v))
+        .collect();
     // Weights of the fit: the bootstrap SE of each excess (floored at a tiny positive value).
     let excess_se: Vec<f64> = excess_boot.iter().map(|b| b.se().max(1e-12)).collect();
     let (amplitude, slope) = fit_power_law(etas, &excess, &excess_se);
@@ -449,7 +462,10 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         [tl / floor[0], th / floor[0]],
     );
     out.exact("tv_noise_z_smallest_eta", z_noise[0]);
-    out.exact("tv_noise_sd_over_floor_smallest_eta", noise_sd[0] / floor[0]);
+    out.exact(
+        "tv_noise_sd_over_floor_smallest_eta",
+        noise_sd[0] / floor[0],
+    );
     out.with_interval("tv_eta_slope", slope, slope_boot.ci95());
     out.exact("tv_eta_slope_theory", slope_theory);
     out.exact("tv_eta_slope_expected", slope_expected);
@@ -462,7 +478,10 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     out.exact("tv_bias_theory_largest_eta", bias_tv[last]);
     out.with_interval("tv_distance_largest_eta", tv[last], tv_ci(last));
     out.exact("effective_samples_smallest_eta", n_eff[0]);
-    out.exact("steps_per_effective_sample_smallest_eta", n_total / n_eff[0]);
+    out.exact(
+        "steps_per_effective_sample_smallest_eta",
+        n_total / n_eff[0],
+    );
 
     // Tables.
     let mut tv_table = Table::new([
@@ -538,7 +557,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let density_panel = Panel {
         title: format!("Stationary histogram, T = {t}"),
         x: Axis::linear("w"),
-        y: Axis::linear("density"),
+        y: Axis::linear("density").with_range(0.0, 1.0),
         series: vec![
             Series::from_xy(
                 format!("histogram, eta = {}", etas[last]),
@@ -563,10 +582,21 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     };
     // Deviation from Gibbs at the largest eta, on every 4th bin to keep the error bars readable.
     let stride = (p.bins / 50).max(1);
+    // In units of 1e-2, so the ticks are whole numbers.
+    let unit = 100.0;
+    let (dev_lo, dev_hi) = (0..p.bins).fold((0.0_f64, 0.0_f64), |(lo, hi), k| {
+        let d = unit * (stats[last].pooled[k] - gibbs_cells[k]) / width;
+        let h = unit * 1.96 * stats[last].se[k] / width;
+        (lo.min(d - h), hi.max(d + h))
+    });
+    let dev_span = dev_hi - dev_lo;
     let deviation_panel = Panel {
         title: format!("Deviation from Gibbs, eta = {}", etas[last]),
         x: Axis::linear("w"),
-        y: Axis::linear("density - Gibbs density"),
+        y: Axis::linear("(density - Gibbs density) x 100").with_range(
+            (dev_lo - 0.05 * dev_span).floor(),
+            (dev_hi + 0.45 * dev_span).ceil(),
+        ),
         series: vec![
             Series {
                 label: "simulation (95% CI)".into(),
@@ -575,8 +605,8 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 points: (0..p.bins)
                     .step_by(stride)
                     .map(|k| {
-                        let d = (stats[last].pooled[k] - gibbs_cells[k]) / width;
-                        let h = 1.96 * stats[last].se[k] / width;
+                        let d = unit * (stats[last].pooled[k] - gibbs_cells[k]) / width;
+                        let h = unit * 1.96 * stats[last].se[k] / width;
                         Point::with_interval(centre(k), d, [d - h, d + h])
                     })
                     .collect(),
@@ -585,7 +615,12 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 "exact law of the Euler chain",
                 SeriesKind::Theory,
                 0,
-                (0..p.bins).map(|k| (centre(k), (chain_cells[last][k] - gibbs_cells[k]) / width)),
+                (0..p.bins).map(|k| {
+                    (
+                        centre(k),
+                        unit * (chain_cells[last][k] - gibbs_cells[k]) / width,
+                    )
+                }),
             ),
         ],
         labels: Vec::new(),
@@ -599,17 +634,24 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let eta_curve = |values: &[f64]| -> Vec<(f64, f64)> {
         etas.iter().copied().zip(values.iter().copied()).collect()
     };
-    let guide: Vec<(f64, f64)> = [etas[0], etas[last]]
-        .iter()
-        .map(|&e| (e, amplitude * e))
+    let fitted: Vec<(f64, f64)> = (0..=20)
+        .map(|k| {
+            let e = etas[0] * (etas[last] / etas[0]).powf(f64::from(k) / 20.0);
+            (e, amplitude * sgd_sim::math::powf(e, slope))
+        })
         .collect();
     out.figure(
         "tv-distance",
         FigureSpec {
             panels: vec![Panel {
                 title: "TV distance to the Gibbs density".into(),
-                x: Axis::log("eta"),
-                y: Axis::log("total variation"),
+                // Whole decades, so the log axis is labelled at decades only.
+                x: Axis::log("eta").with_range(
+                    10f64.powf((sgd_sim::math::log10(etas[0]) - 0.3).floor()),
+                    10f64.powf((sgd_sim::math::log10(etas[last]) + 0.3).ceil()),
+                ),
+                // Headroom above the data for the legend.
+                y: Axis::log("total variation").with_range(1e-4, 3.0),
                 series: vec![
                     Series {
                         label: "TV, simulation".into(),
@@ -648,7 +690,12 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                         0,
                         eta_curve(&expected_tv),
                     ),
-                    Series::from_xy("slope 1", SeriesKind::Guide, 2, guide),
+                    Series::from_xy(
+                        format!("fit A eta^beta, beta = {slope:.2}"),
+                        SeriesKind::Guide,
+                        2,
+                        fitted,
+                    ),
                 ],
                 labels: Vec::new(),
             }],
@@ -683,7 +730,15 @@ mod tests {
                 let mut c = [0.0; 4];
                 for _ in 0..m {
                     let u = uniform01(&mut r);
-                    let k = if u < 0.1 { 0 } else if u < 0.3 { 1 } else if u < 0.6 { 2 } else { 3 };
+                    let k = if u < 0.1 {
+                        0
+                    } else if u < 0.3 {
+                        1
+                    } else if u < 0.6 {
+                        2
+                    } else {
+                        3
+                    };
                     c[k] += 1.0 / m as f64;
                 }
                 c.to_vec()
@@ -692,8 +747,29 @@ mod tests {
         let all: Vec<usize> = (0..chains).collect();
         let s = bin_stats(&fractions, &all);
         let n = (chains * m) as f64;
-        let want = 0.5 * (2.0 / std::f64::consts::PI).sqrt()
+        let want = 0.5
+            * (2.0 / std::f64::consts::PI).sqrt()
             * q.iter().map(|q| (q * (1.0 - q) / n).sqrt()).sum::<f64>();
         assert!((floor_of(&s.se) / want - 1.0).abs() < 0.1);
+    }
+
+    #[test]
+    fn bad_parameters_are_rejected_by_key() {
+        let bad = Params {
+            etas: vec![0.01, 0.005],
+            ..Params::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "etas[1]");
+        let bad = Params {
+            range: [1.0, -1.0],
+            ..Params::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "range");
+        let bad = Params {
+            temperature: -0.5,
+            ..Params::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "temperature");
+        assert!(Params::default().validate().is_ok());
     }
 }

@@ -123,7 +123,10 @@ mod tests {
         for &w in &[-1.7, -1.0, -0.3, 0.2, 0.5, 0.9] {
             let d = (p.value(w + h) - p.value(w - h)) / (2.0 * h);
             let d2 = (p.derivative(w + h) - p.derivative(w - h)) / (2.0 * h);
-            assert!((d - p.derivative(w)).abs() < 1e-6 * (1.0 + d.abs()), "L' at {w}");
+            assert!(
+                (d - p.derivative(w)).abs() < 1e-6 * (1.0 + d.abs()),
+                "L' at {w}"
+            );
             assert!(
                 (d2 - p.second_derivative(w)).abs() < 1e-6 * (1.0 + d2.abs()),
                 "L'' at {w}"

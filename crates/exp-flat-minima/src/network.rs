@@ -279,8 +279,13 @@ mod tests {
             let mut tm = theta.clone();
             tp[k] += h;
             tm[k] -= h;
-            let fd = (net.loss(&tp, &data, &mut acts) - net.loss(&tm, &data, &mut acts)) / (2.0 * h);
-            assert!((fd - grad[k]).abs() < 1e-7, "component {k}: {fd} vs {}", grad[k]);
+            let fd =
+                (net.loss(&tp, &data, &mut acts) - net.loss(&tm, &data, &mut acts)) / (2.0 * h);
+            assert!(
+                (fd - grad[k]).abs() < 1e-7,
+                "component {k}: {fd} vs {}",
+                grad[k]
+            );
         }
     }
 
@@ -305,7 +310,11 @@ mod tests {
             net.full_gradient(&tm, &data, &mut gm, &mut acts);
             for k in 0..n {
                 let fd = (gp[k] - gm[k]) / (2.0 * h);
-                assert!((fd - hu[k]).abs() < 1e-7, "component {k}: {fd} vs {}", hu[k]);
+                assert!(
+                    (fd - hu[k]).abs() < 1e-7,
+                    "component {k}: {fd} vs {}",
+                    hu[k]
+                );
             }
         }
     }
@@ -325,5 +334,37 @@ mod tests {
         let a: f64 = v.iter().zip(&hu).map(|(a, b)| a * b).sum();
         let b: f64 = u.iter().zip(&hv).map(|(a, b)| a * b).sum();
         assert!((a - b).abs() < 1e-12 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+
+    #[test]
+    fn lanczos_on_the_network_hessian_matches_its_dense_eigendecomposition() {
+        // The dense Hessian assembled column by column from n exact products (symmetrized, its
+        // asymmetry is rounding only), eigendecomposed by nalgebra: an independent computation of
+        // the top eigenvalue; Lanczos converged to a Ritz residual of 1e-12 agrees to 1e-9.
+        let (net, theta, data) = setup();
+        let op = HessianOperator::new(net, &theta, &data);
+        let n = net.parameter_count();
+        let mut dense = ndarray::Array2::<f64>::zeros((n, n));
+        let mut e = vec![0.0; n];
+        let mut col = vec![0.0; n];
+        for j in 0..n {
+            e.iter_mut().for_each(|x| *x = 0.0);
+            e[j] = 1.0;
+            op.apply(&e, &mut col);
+            for i in 0..n {
+                dense[[i, j]] = col[i];
+            }
+        }
+        let sym = (&dense + &dense.t()) * 0.5;
+        let (values, _) = sgd_sim::linalg::symmetric_eigen(&sym).unwrap();
+        let top = values[n - 1];
+        let mut r = Streams::new(24).stream("s", 0);
+        let start: Vec<f64> = (0..n).map(|_| standard_normal(&mut r)).collect();
+        let l = crate::spectrum::lanczos_top(|u, out| op.apply(u, out), &start, n, 1e-12).unwrap();
+        assert!(
+            (l.value - top).abs() < 1e-9 * top.abs().max(1.0),
+            "{} vs {top}",
+            l.value
+        );
     }
 }

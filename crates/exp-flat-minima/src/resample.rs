@@ -19,8 +19,16 @@ impl Bootstrap {
     ///
     /// # Panics
     /// Panics when n == 0 or resamples < 2 (callers validate both).
-    pub fn new(n: usize, resamples: usize, rng: &mut Stream, statistic: impl Fn(&[usize]) -> f64) -> Self {
-        assert!(n > 0 && resamples >= 2, "bootstrap needs data and >= 2 resamples");
+    pub fn new(
+        n: usize,
+        resamples: usize,
+        rng: &mut Stream,
+        statistic: impl Fn(&[usize]) -> f64,
+    ) -> Self {
+        assert!(
+            n > 0 && resamples >= 2,
+            "bootstrap needs data and >= 2 resamples"
+        );
         let mut idx = vec![0usize; n];
         let mut sorted: Vec<f64> = (0..resamples)
             .map(|_| {

@@ -26,7 +26,7 @@
 use crate::network::{Dataset, HessianOperator, TanhNetwork};
 use crate::resample::Bootstrap;
 use crate::spectrum::{TopEigen, lanczos_top, power_top};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Series, SeriesKind};
+use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
 use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -103,9 +103,12 @@ impl ExperimentParams for Params {
         }
         ParamError::at_least("train_samples", self.train_samples as u64, 2)?;
         ParamError::at_least("test_samples", self.test_samples as u64, 1)?;
-        for (key, b) in [("small_batch", self.small_batch), ("large_batch", self.large_batch)] {
+        for (key, b) in [
+            ("small_batch", self.small_batch),
+            ("large_batch", self.large_batch),
+        ] {
             ParamError::at_least(key, b as u64, 1)?;
-            if b > self.train_samples || self.train_samples % b != 0 {
+            if b > self.train_samples || !self.train_samples.is_multiple_of(b) {
                 return Err(ParamError::new(
                     key,
                     format!("must divide train_samples = {}", self.train_samples),
@@ -113,7 +116,10 @@ impl ExperimentParams for Params {
             }
         }
         if self.small_batch >= self.large_batch {
-            return Err(ParamError::new("small_batch", "must be smaller than large_batch"));
+            return Err(ParamError::new(
+                "small_batch",
+                "must be smaller than large_batch",
+            ));
         }
         ParamError::at_least("seeds", self.seeds as u64, 2)?;
         ParamError::positive("learning_rate", self.learning_rate)?;
@@ -160,6 +166,18 @@ impl Config {
     }
 }
 
+/// The paired comparison of one protocol, for the figure.
+struct PairedSummary {
+    /// The protocol's name.
+    name: &'static str,
+    /// Per seed: the sharpness ratio large/small, and the test-loss gap large - small.
+    per_seed: [Vec<f64>; 2],
+    /// The geometric-mean ratio and the mean gap.
+    summary: [f64; 2],
+    /// Their 95% bootstrap intervals.
+    intervals: [[f64; 2]; 2],
+}
+
 /// The outcome of one training run.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunResult {
@@ -199,7 +217,11 @@ pub fn make_task(p: &Params, streams: &Streams) -> (Dataset, Dataset) {
                 let x = &inputs[i * d..(i + 1) * d];
                 let clean: f64 = (0..m)
                     .map(|j| {
-                        let z: f64 = t[j * d..(j + 1) * d].iter().zip(x).map(|(a, b)| a * b).sum();
+                        let z: f64 = t[j * d..(j + 1) * d]
+                            .iter()
+                            .zip(x)
+                            .map(|(a, b)| a * b)
+                            .sum();
                         u[j] * tanh(z)
                     })
                     .sum();
@@ -234,7 +256,10 @@ fn sgd_step(
     for &i in chunk {
         net.accumulate_gradient(theta, train.input(i), train.targets[i], weight, grad, acts);
     }
-    theta.iter_mut().zip(grad.iter()).for_each(|(t, g)| *t -= eta * g);
+    theta
+        .iter_mut()
+        .zip(grad.iter())
+        .for_each(|(t, g)| *t -= eta * g);
 }
 
 /// Trains from `theta` with epoch-shuffle batches of size b at step size eta until the training
@@ -274,11 +299,13 @@ pub fn train_run(
         shuffle(rng, &mut order);
         epoch_start.copy_from_slice(&theta);
         for chunk in order.chunks(batch) {
-            sgd_step(net, train, &mut theta, chunk, eta, weight, &mut grad, &mut acts);
+            sgd_step(
+                net, train, &mut theta, chunk, eta, weight, &mut grad, &mut acts,
+            );
         }
         epochs += 1;
         train_loss = net.loss(&theta, train, &mut acts);
-        if !(train_loss <= 1e6) {
+        if !train_loss.is_finite() || train_loss > 1e6 {
             diverged = true;
             break;
         }
@@ -287,7 +314,9 @@ pub fn train_run(
             // loss after every step: the run stops at the first step with loss <= target.
             theta.copy_from_slice(&epoch_start);
             for chunk in order.chunks(batch) {
-                sgd_step(net, train, &mut theta, chunk, eta, weight, &mut grad, &mut acts);
+                sgd_step(
+                    net, train, &mut theta, chunk, eta, weight, &mut grad, &mut acts,
+                );
                 steps += 1;
                 train_loss = net.loss(&theta, train, &mut acts);
                 if train_loss <= target {
@@ -377,7 +406,10 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let mut out = Outcome::new();
     let total = results.len();
     let reached = results.iter().filter(|r| r.reached).count();
-    out.exact("runs_reaching_target_fraction", reached as f64 / total as f64);
+    out.exact(
+        "runs_reaching_target_fraction",
+        reached as f64 / total as f64,
+    );
     out.exact(
         "runs_diverged",
         results.iter().filter(|r| r.diverged).count() as f64,
@@ -398,7 +430,10 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     out.exact("target_loss", p.target_loss);
     out.exact(
         "final_train_loss_min",
-        valid.iter().map(|r| r.train_loss).fold(f64::INFINITY, f64::min),
+        valid
+            .iter()
+            .map(|r| r.train_loss)
+            .fold(f64::INFINITY, f64::min),
     );
     out.exact("noise_floor_loss", 0.5 * p.label_noise * p.label_noise);
     out.exact("parameters", net.parameter_count() as f64);
@@ -406,6 +441,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     // Paired statistics per protocol; only when every run of the pair is valid.
     let mut rng = streams.stream("bootstrap", 0);
     let mut protocol_rows = Vec::new();
+    let mut paired: Vec<PairedSummary> = Vec::new();
     for (name, small) in [("same_eta", 1usize), ("linear_scaling", 2usize)] {
         let pairs: Vec<(f64, f64)> = (0..seeds)
             .filter(|&s| !at(s, 0).diverged && !at(s, small).diverged)
@@ -442,17 +478,42 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             pairs.iter().filter(|p| p.0 > 0.0).count() as f64 / m,
         );
         protocol_rows.push((name, exp(log_ratio), rl, rh, gap, gl, gh, pairs.len()));
+        paired.push(PairedSummary {
+            name: if small == 1 {
+                "same eta"
+            } else {
+                "linear scaling"
+            },
+            per_seed: [
+                pairs.iter().map(|q| exp(q.0)).collect(),
+                pairs.iter().map(|q| q.1).collect(),
+            ],
+            summary: [exp(log_ratio), gap],
+            intervals: [[rl, rh], [gl, gh]],
+        });
     }
     for (c, config) in CONFIGS.iter().enumerate() {
-        let vals: Vec<&RunResult> = (0..seeds).map(|s| at(s, c)).filter(|r| !r.diverged).collect();
+        let vals: Vec<&RunResult> = (0..seeds)
+            .map(|s| at(s, c))
+            .filter(|r| !r.diverged)
+            .collect();
         if vals.len() >= 2 {
             let sharp: Vec<f64> = vals.iter().map(|r| r.lanczos.value).collect();
             let test_l: Vec<f64> = vals.iter().map(|r| r.test_loss).collect();
             let epochs: Vec<f64> = vals.iter().map(|r| r.epochs as f64).collect();
             let key = config.label().replace('-', "_");
-            out.estimate(&format!("sharpness_{key}"), sgd_sim::stats::mean_estimate(&sharp));
-            out.estimate(&format!("test_loss_{key}"), sgd_sim::stats::mean_estimate(&test_l));
-            out.estimate(&format!("epochs_{key}"), sgd_sim::stats::mean_estimate(&epochs));
+            out.estimate(
+                &format!("sharpness_{key}"),
+                sgd_sim::stats::mean_estimate(&sharp),
+            );
+            out.estimate(
+                &format!("test_loss_{key}"),
+                sgd_sim::stats::mean_estimate(&test_l),
+            );
+            out.estimate(
+                &format!("epochs_{key}"),
+                sgd_sim::stats::mean_estimate(&epochs),
+            );
         }
     }
 
@@ -524,18 +585,31 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let labels = [
         format!("b = {}, eta = {}", p.large_batch, p.learning_rate),
         format!("b = {}, same eta", p.small_batch),
-        format!("b = {}, eta x {}/{}", p.small_batch, p.small_batch, p.large_batch),
+        format!(
+            "b = {}, eta x {}/{}",
+            p.small_batch, p.small_batch, p.large_batch
+        ),
     ];
-    let panel = |title: &str, ylabel: &str, value: &dyn Fn(&RunResult) -> f64, log: bool| {
+    let panel = |title: &str, ylabel: &str, value: &dyn Fn(&RunResult) -> f64| {
         let mut series = Vec::new();
-        for c in 0..CONFIGS.len() {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (c, label) in labels.iter().enumerate() {
             let points: Vec<(f64, f64)> = (0..seeds)
                 .map(|s| at(s, c))
                 .filter(|r| !r.diverged)
                 .map(|r| (xpos(c), value(r)))
                 .collect();
+            for q in &points {
+                lo = lo.min(q.1);
+                hi = hi.max(q.1);
+            }
             let m = points.iter().map(|q| q.1).sum::<f64>() / points.len().max(1) as f64;
-            series.push(Series::from_xy(labels[c].clone(), SeriesKind::Simulation, c, points));
+            series.push(Series::from_xy(
+                label.clone(),
+                SeriesKind::Simulation,
+                c,
+                points,
+            ));
             series.push(Series::from_xy(
                 "",
                 SeriesKind::Theory,
@@ -543,10 +617,12 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 [(xpos(c) / 1.12, m), (xpos(c) * 1.12, m)],
             ));
         }
+        // Headroom above the points for the legend.
+        let span = (hi - lo).max(1e-12);
         Panel {
             title: title.into(),
             x: Axis::log("batch size").with_range(4.0, 1200.0),
-            y: if log { Axis::log(ylabel) } else { Axis::linear(ylabel) },
+            y: Axis::linear(ylabel).with_range(lo - 0.05 * span, hi + 0.5 * span),
             series,
             labels: Vec::new(),
         }
@@ -559,12 +635,111 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                     "Sharpness at the training-loss target",
                     "top Hessian eigenvalue",
                     &|r| r.lanczos.value,
-                    true,
                 ),
-                panel("Test loss at the same target", "test loss", &|r| r.test_loss, false),
+                panel("Test loss at the same target", "test loss", &|r| {
+                    r.test_loss
+                }),
+            ],
+        },
+    );
+
+    // Paired figure: per seed, the ratio and the gap, with the bootstrap interval of the summary.
+    let paired_panel = |title: &str, ylabel: &str, reference: f64, which: usize| {
+        let mut series = vec![Series::from_xy(
+            "",
+            SeriesKind::Guide,
+            6,
+            [(0.5, reference), (2.5, reference)],
+        )];
+        for (k, summary) in paired.iter().enumerate() {
+            let x = k as f64 + 1.0;
+            let name = summary.name;
+            let vals = &summary.per_seed[which];
+            series.push(Series::from_xy(
+                format!("{name}: seeds"),
+                SeriesKind::Simulation,
+                k + 1,
+                vals.iter().enumerate().map(|(i, v)| {
+                    (
+                        x - 0.15 + 0.3 * i as f64 / (vals.len().max(2) - 1) as f64,
+                        *v,
+                    )
+                }),
+            ));
+            series.push(Series {
+                label: format!("{name}: summary, 95% bootstrap CI"),
+                kind: SeriesKind::Simulation,
+                color: 6,
+                points: vec![Point::with_interval(
+                    x + 0.3,
+                    summary.summary[which],
+                    summary.intervals[which],
+                )],
+            });
+        }
+        Panel {
+            title: title.into(),
+            x: Axis::linear("protocol: 1 same eta, 2 eta scaled with b").with_range(0.5, 2.5),
+            y: Axis::linear(ylabel),
+            series,
+            labels: Vec::new(),
+        }
+    };
+    out.figure(
+        "paired",
+        FigureSpec {
+            panels: vec![
+                paired_panel("Sharpness ratio large / small, per seed", "ratio", 1.0, 0),
+                paired_panel("Test-loss gap large - small, per seed", "gap", 0.0, 1),
             ],
         },
     );
     out.samples = results.iter().map(|r| r.steps).sum();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_parameters_are_rejected_by_key() {
+        let bad = Params {
+            small_batch: 512,
+            large_batch: 8,
+            ..Params::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "small_batch");
+        let bad = Params {
+            large_batch: 500,
+            ..Params::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "large_batch");
+        let bad = Params {
+            learning_rate: 0.0,
+            ..Params::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "learning_rate");
+        assert!(Params::default().validate().is_ok());
+    }
+
+    #[test]
+    fn a_diverging_run_is_reported_not_a_nan() {
+        // At eta = 50 gradient descent on this network blows up: the run is marked diverged and
+        // stops, with no eigen-solve on non-finite parameters.
+        let p = Params::default();
+        let streams = Streams::new(1);
+        let (train, test) = make_task(&p, &streams);
+        let net = TanhNetwork {
+            inputs: p.inputs,
+            hidden: p.hidden,
+        };
+        let theta = net.initialize(&mut streams.stream("init", 0));
+        let mut rng = streams.stream("x", 0);
+        let r = train_run(
+            net, &train, &test, theta, 512, 50.0, 0.15, 50, &mut rng, 10, 10,
+        )
+        .unwrap();
+        assert!(r.diverged && !r.reached);
+    }
 }

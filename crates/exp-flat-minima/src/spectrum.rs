@@ -43,7 +43,8 @@ pub fn lanczos_top(
 ) -> Result<TopEigen, SimError> {
     let n = start.len();
     let mut q = start.to_vec();
-    if !(normalize(&mut q) > 0.0) || q.iter().any(|x| !x.is_finite()) {
+    let norm = normalize(&mut q);
+    if norm.is_nan() || norm <= 0.0 || q.iter().any(|x| !x.is_finite()) {
         return Err(SimError::InvalidInput(
             "Lanczos needs a non-zero finite start vector".into(),
         ));
@@ -113,7 +114,8 @@ pub fn power_top(
     tol: f64,
 ) -> Result<TopEigen, SimError> {
     let mut v = start.to_vec();
-    if !(normalize(&mut v) > 0.0) || v.iter().any(|x| !x.is_finite()) {
+    let norm = normalize(&mut v);
+    if norm.is_nan() || norm <= 0.0 || v.iter().any(|x| !x.is_finite()) {
         return Err(SimError::InvalidInput(
             "power iteration needs a non-zero finite start vector".into(),
         ));
@@ -139,7 +141,8 @@ pub fn power_top(
         }
         previous = rayleigh;
         v.copy_from_slice(&w);
-        if !(normalize(&mut v) > 0.0) {
+        let norm = normalize(&mut v);
+        if norm.is_nan() || norm <= 0.0 {
             break;
         }
     }

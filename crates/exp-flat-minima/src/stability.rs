@@ -85,9 +85,8 @@ impl CurvatureMoments {
         let n = self.count as f64;
         let value = 2.0 * m1 / m2;
         let (d1, d2) = (2.0 / m2, -2.0 * m1 / (m2 * m2));
-        let var = d1 * d1 * (m2 - m1 * m1)
-            + 2.0 * d1 * d2 * (m3 - m1 * m2)
-            + d2 * d2 * (m4 - m2 * m2);
+        let var =
+            d1 * d1 * (m2 - m1 * m1) + 2.0 * d1 * d2 * (m3 - m1 * m2) + d2 * d2 * (m4 - m2 * m2);
         Estimate {
             value,
             se: (var.max(0.0) / n).sqrt(),
@@ -116,7 +115,11 @@ pub fn lyapunov_exponent(eta: f64, curvatures: &[f64]) -> f64 {
 /// # Errors
 /// When g(start) >= 0 already, no crossing is found below `start + 100000 step`, or inputs are
 /// not positive and finite.
-pub fn per_trajectory_threshold(curvatures: &[f64], start: f64, step: f64) -> Result<f64, SimError> {
+pub fn per_trajectory_threshold(
+    curvatures: &[f64],
+    start: f64,
+    step: f64,
+) -> Result<f64, SimError> {
     if curvatures.is_empty()
         || !(start > 0.0 && start.is_finite() && step > 0.0 && step.is_finite())
     {
@@ -186,7 +189,8 @@ mod tests {
         let mut r = streams.stream("curv", 0);
         let curv: Vec<f64> = (0..100).map(|_| gamma(&mut r, 0.5, 2.0)).collect();
         let (mean, var) = curvature_moments(&curv);
-        let mut sampler = sgd_sim::sampler::BatchSampler::new(SamplerKind::WithoutReplacement, 100, 5);
+        let mut sampler =
+            sgd_sim::sampler::BatchSampler::new(SamplerKind::WithoutReplacement, 100, 5);
         let mut m = CurvatureMoments::default();
         for _ in 0..200_000 {
             let batch = sampler.next_batch(&mut r);
@@ -194,7 +198,12 @@ mod tests {
         }
         let want = mean_square_threshold(mean, var, 100, 5, SamplerKind::WithoutReplacement);
         let got = m.crossing();
-        assert!(got.z_score(want).abs() < 4.0, "{} +- {} vs {want}", got.value, got.se);
+        assert!(
+            got.z_score(want).abs() < 4.0,
+            "{} +- {} vs {want}",
+            got.value,
+            got.se
+        );
         // The factor's SE formula against the spread of the factor over independent replicas is
         // exercised by the claim; here its value at the crossing is 1.
         assert!((m.mean_square_factor(got.value).value - 1.0).abs() < 1e-12);
