@@ -14,7 +14,7 @@
 //!
 //! Chains start from the stationary density of their model, so the burn-in only forgets the
 //! difference between it and the chain's own law. P is the fraction of recorded states with
-//! w > 0, averaged over independent chains; its standard error is the spread of the chain means
+//! w >= 0 (0 is a bin edge; w = 0 exactly has probability 0), averaged over independent chains; its standard error is the spread of the chain means
 //! (batch means with one batch per chain, each 10^6 steps, far longer than the hopping time).
 //! The exact law of the Euler chain at the simulated eta gives the discretization bias.
 

@@ -6,14 +6,17 @@
 //! uniform bins. The measured distance is the total variation (TV) between the pooled histogram
 //! and the Gibbs bin probabilities (bins plus one cell for everything outside the range).
 //!
-//! Sampling floor. Each bin fraction p^_k is a mean over independent chains, so its variance
-//! sigma_k^2 = Var_chains(p^_k^(c)) / C is estimated without any assumption on the correlation
-//! inside a chain (every autocorrelation, including the slow hopping between wells, is in the
-//! spread between chains). With d_k = p^_k - q_k ~ N(b_k, sigma_k^2), the expected TV is
-//! (1/2) sum_k E|b_k + sigma_k Z|; the floor is its value at b = 0, (1/2) sqrt(2/pi) sum_k sigma_k.
-//! The effective sample size n_eff = n / tau is the i.i.d. count with the same floor, tau the
-//! (bin-averaged) integrated autocorrelation time. Two independent halves of the chains give a
-//! second estimate: E TV(half A, half B) = 2 floor.
+//! Sampling floor. Each bin fraction p^_k is a mean over independent chains, so its noise is
+//! estimated from the spread between chains, without any assumption on the correlation inside a
+//! chain: every autocorrelation, including the slow hopping between wells (which moves whole wells
+//! of bins together), is in that spread. With d_k = p^_k - q_k = b_k + eps_k, the floor is the
+//! expected TV of pure noise, (1/2) sqrt(2/pi) sum_k sigma_k for normal eps_k with
+//! sigma_k^2 = Var_chains(p^_k^(c)) / C. Resampling the chains gives draws of eps (the resampled
+//! pooled fractions minus the pooled ones), hence the distribution of the TV of pure noise (its SD
+//! tests "TV at the floor") and of the TV of bias plus noise (1/2) sum_k |b_k + eps_k| (its mean is
+//! the expected TV, its SD that of the measured TV). The effective sample size n_eff = n / tau is
+//! the i.i.d. count with the same floor, tau the (bin-averaged) integrated autocorrelation time. Two
+//! independent halves of the chains give a second estimate: E TV(half A, half B) = 2 floor.
 //!
 //! Theory. The Gibbs bin probabilities by Simpson quadrature, and the exact stationary law of the
 //! Euler chain at each eta (Nystrom, [`crate::stationary::EulerChainLaw`]), whose distance to Gibbs
