@@ -237,8 +237,11 @@ fn legend_glyph<DB: DrawingBackend>(
 ) -> DynElement<'static, DB, (i32, i32)> {
     match kind {
         SeriesKind::Simulation => Circle::new((x + 10, y), 3, color.filled()).into_dyn(),
-        SeriesKind::Guide => PathElement::new(
-            vec![(x, y), (x + 8, y), (x + 12, y), (x + 20, y)],
+        // Dashed, as the guide itself is drawn.
+        SeriesKind::Guide => plotters::element::DashedPathElement::new(
+            vec![(x, y), (x + 20, y)],
+            6,
+            3,
             color.stroke_width(2),
         )
         .into_dyn(),
