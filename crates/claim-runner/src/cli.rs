@@ -5,10 +5,10 @@ use crate::families;
 use crate::verify::{self, ClaimReport, Paths, Selection};
 use claim_spec::Status;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::io::Write;
 use site_render::SiteError;
 use site_render::browser;
 use site_render::build::Outcome;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -129,7 +129,10 @@ pub fn run(args: &[String], out: &mut (dyn Write + Send), err: &mut (dyn Write +
 
 /// A path relative to the repository root, for messages.
 fn shown(paths: &Paths, p: &Path) -> String {
-    p.strip_prefix(&paths.root).unwrap_or(p).display().to_string()
+    p.strip_prefix(&paths.root)
+        .unwrap_or(p)
+        .display()
+        .to_string()
 }
 
 fn site_error_code(e: &SiteError) -> u8 {

@@ -7,9 +7,9 @@
 //!
 //! Nothing is installed here: missing tools are reported with the command that installs them.
 
+use crate::POST_FILE;
 use crate::error::SiteError;
 use crate::serve::{Routes, Server};
-use crate::POST_FILE;
 use serde::Deserialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -191,7 +191,12 @@ pub fn split_post(text: &str) -> (String, String) {
     if lines.first() != Some(&"---") {
         return (String::new(), text.to_owned());
     }
-    let Some(end) = lines.iter().skip(1).position(|l| *l == "---").map(|i| i + 1) else {
+    let Some(end) = lines
+        .iter()
+        .skip(1)
+        .position(|l| *l == "---")
+        .map(|i| i + 1)
+    else {
         return (String::new(), text.to_owned());
     };
     let title = serde_yaml::from_str::<serde_yaml::Value>(&lines[1..end].join("\n"))
@@ -378,14 +383,22 @@ impl Report {
         if let Some(f) = &pr.fatal {
             p.push(format!("the page script stopped: {f}"));
         }
-        p.extend(self.kramdown_warnings.iter().map(|w| format!("Kramdown: {w}")));
+        p.extend(
+            self.kramdown_warnings
+                .iter()
+                .map(|w| format!("Kramdown: {w}")),
+        );
         p.extend(pr.math_errors.iter().map(|e| format!("MathJax error: {e}")));
         p.extend(
             pr.leftover_math
                 .iter()
                 .map(|t| format!("math delimiters left in the text (not typeset): {t}")),
         );
-        p.extend(pr.diagram_errors.iter().map(|e| format!("Mermaid error: {e}")));
+        p.extend(
+            pr.diagram_errors
+                .iter()
+                .map(|e| format!("Mermaid error: {e}")),
+        );
         if pr.fatal.is_none() && pr.diagrams + pr.diagram_errors.len() != self.expected_diagrams {
             p.push(format!(
                 "the post has {} Mermaid fence(s) but the page found {}",
@@ -475,7 +488,10 @@ fn chromium(cfg: &Config, args: &[String]) -> Result<String, SiteError> {
     });
     let start = Instant::now();
     let status = loop {
-        match child.try_wait().map_err(|e| SiteError::io(&cfg.chromium, e))? {
+        match child
+            .try_wait()
+            .map_err(|e| SiteError::io(&cfg.chromium, e))?
+        {
             Some(s) => break s,
             None if start.elapsed() > cfg.timeout => {
                 let _ = child.kill();
@@ -582,7 +598,10 @@ mod tests {
         let dom = r##"<html><body><main>x</main><pre id="check-report" hidden="">{"math":3,"math_errors":["Undefined control sequence \\foo in: a &lt; b"],"leftover_math":[],"diagrams":1,"diagram_errors":[],"images":2,"broken_images":[],"links":1,"broken_links":["#nope"],"height":5000,"fatal":null}</pre></body></html>"##;
         let r = parse_dump(dom).unwrap();
         assert_eq!(r.math, 3);
-        assert_eq!(r.math_errors, vec!["Undefined control sequence \\foo in: a < b"]);
+        assert_eq!(
+            r.math_errors,
+            vec!["Undefined control sequence \\foo in: a < b"]
+        );
         assert_eq!(r.broken_links, vec!["#nope"]);
         assert_eq!(r.height, 5000);
         let empty = r#"<pre id="check-report" hidden=""></pre>"#;
@@ -607,12 +626,15 @@ mod tests {
         };
         assert!(clean.problems().is_empty());
         let mut bad = clean.clone();
-        bad.page.math_errors.push("Missing close brace in: {x".into());
+        bad.page
+            .math_errors
+            .push("Missing close brace in: {x".into());
         bad.page.broken_images.push("/assets/x.svg".into());
         bad.page.broken_links.push("#gone".into());
         bad.page.diagram_errors.push("Parse error on line 2".into());
         bad.page.diagrams = 0;
-        bad.kramdown_warnings.push("Found no end tag for 'div'".into());
+        bad.kramdown_warnings
+            .push("Found no end tag for 'div'".into());
         let p = bad.problems();
         assert_eq!(p.len(), 5, "{p:#?}");
         assert!(p.iter().any(|s| s.starts_with("MathJax error")));
@@ -638,7 +660,10 @@ mod tests {
         };
         let m = missing_prerequisites(&cfg);
         assert_eq!(m.len(), 4, "{m:#?}");
-        assert!(m[0].install.contains("apt-get install -y ruby-kramdown ruby-kramdown-parser-gfm"));
+        assert!(
+            m[0].install
+                .contains("apt-get install -y ruby-kramdown ruby-kramdown-parser-gfm")
+        );
         assert!(m[1].install.contains("apt-get install -y chromium"));
         assert_eq!(
             m[2].install,
@@ -651,7 +676,10 @@ mod tests {
         let (t, b) = split_post("---\ntitle: \"A: B\"\nmath: true\n---\n<!-- mark -->\nText\n");
         assert_eq!(t, "A: B");
         assert_eq!(b, "<!-- mark -->\nText\n");
-        assert_eq!(expected_counts("```mermaid\nx\n```\n![a](/b.svg) ![c](/d.svg)\n"), (1, 2));
+        assert_eq!(
+            expected_counts("```mermaid\nx\n```\n![a](/b.svg) ![c](/d.svg)\n"),
+            (1, 2)
+        );
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! `build-site`: render the post from the committed evidence, lint it, and write it atomically, or,
 //! with `--check`, compare it with the committed post without writing anything.
 
+use crate::POST_FILE;
 use crate::data::load_evidence;
 use crate::error::SiteError;
 use crate::lint;
 use crate::render::{load_templates, render_post};
-use crate::POST_FILE;
 use claim_spec::result::write_atomic;
 use std::path::{Path, PathBuf};
 
@@ -78,7 +78,8 @@ pub fn build(site: &Path, check: bool) -> Result<Outcome, SiteError> {
         return Ok(if same {
             Outcome::Fresh { path }
         } else {
-            let first = current.map(|c| first_difference(&String::from_utf8_lossy(&c), &text).unwrap_or(1));
+            let first =
+                current.map(|c| first_difference(&String::from_utf8_lossy(&c), &text).unwrap_or(1));
             Outcome::Stale {
                 path,
                 first_difference: first,

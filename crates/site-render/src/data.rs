@@ -140,7 +140,10 @@ pub fn load_timings(path: &Path, bytes: &[u8]) -> Result<serde_json::Value, Site
         .and_then(serde_json::Value::as_array)
         .filter(|c| c.iter().all(serde_json::Value::is_string))
         .ok_or_else(|| {
-            SiteError::data(path, format!("`columns` must be a list of names {contract}"))
+            SiteError::data(
+                path,
+                format!("`columns` must be a list of names {contract}"),
+            )
         })?;
     let rows = v
         .get("rows")
@@ -199,7 +202,10 @@ pub fn prose_by_section(
 /// The position of a claim in the catalog's order; claims not in the catalog come after, by id.
 fn catalog_key(id: &str) -> (usize, String) {
     (
-        CATALOG.iter().position(|c| *c == id).unwrap_or(CATALOG.len()),
+        CATALOG
+            .iter()
+            .position(|c| *c == id)
+            .unwrap_or(CATALOG.len()),
         id.to_owned(),
     )
 }
@@ -256,7 +262,10 @@ pub fn index(evidence: &Evidence, prose: BTreeMap<String, Vec<String>>) -> PostI
     let mut versions: Vec<CodeVersion> = Vec::new();
     for id in &order {
         let r = &evidence.claims[*id].result;
-        sections.entry(r.section.clone()).or_default().push(r.id.clone());
+        sections
+            .entry(r.section.clone())
+            .or_default()
+            .push(r.id.clone());
         for s in &r.also_in {
             let list = cited.entry(s.clone()).or_default();
             if s != &r.section && !list.contains(&r.id) {
@@ -336,7 +345,8 @@ mod tests {
     #[test]
     fn timings_need_machine_columns_and_rows() {
         let p = Path::new("timings.json");
-        let good = br#"{"machine": {"cpu": "x"}, "columns": ["b", "updates_per_s"], "rows": [[1, 2.0]]}"#;
+        let good =
+            br#"{"machine": {"cpu": "x"}, "columns": ["b", "updates_per_s"], "rows": [[1, 2.0]]}"#;
         assert!(load_timings(p, good).is_ok());
         for bad in [
             &br#"{"columns": ["b"], "rows": []}"#[..],
@@ -387,12 +397,18 @@ mod tests {
             vec!["kramers-escape", "saddle-escape", "zeta-new-claim"]
         );
         assert_eq!(idx.cited["5"], vec!["kramers-escape", "gibbs-stationary"]);
-        assert!(idx.cited["2.2"].is_empty(), "a claim is not cited in its own section");
+        assert!(
+            idx.cited["2.2"].is_empty(),
+            "a claim is not cited in its own section"
+        );
         assert_eq!(idx.counts["claims"], 4);
         assert_eq!(idx.counts["pass"], 4);
         assert_eq!(idx.counts["supported"], 4);
         assert_eq!(idx.code_versions.len(), 2);
-        assert_eq!(idx.code_versions[0].claims, vec!["kramers-escape", "saddle-escape"]);
+        assert_eq!(
+            idx.code_versions[0].claims,
+            vec!["kramers-escape", "saddle-escape"]
+        );
         assert_eq!(idx.code_versions[0].families, vec!["fam-a"]);
     }
 }

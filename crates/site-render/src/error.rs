@@ -113,7 +113,8 @@ fn render_violations(file: &str, violations: &[Violation]) -> String {
 }
 
 fn render_missing(missing: &[Missing]) -> String {
-    let mut s = String::from("check-site needs tools that are not installed (it installs nothing itself):");
+    let mut s =
+        String::from("check-site needs tools that are not installed (it installs nothing itself):");
     for m in missing {
         s.push_str(&format!("\n  - {}\n    install: {}", m.what, m.install));
     }

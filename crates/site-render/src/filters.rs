@@ -17,7 +17,10 @@ pub const DEFAULT_DIGITS: u32 = 3;
 pub const MAX_DIGITS: u32 = 15;
 
 fn invalid(filter: &str, message: impl std::fmt::Display) -> Error {
-    Error::new(ErrorKind::InvalidOperation, format!("filter `{filter}`: {message}"))
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("filter `{filter}`: {message}"),
+    )
 }
 
 fn digits_arg(filter: &str, digits: Option<u32>) -> Result<usize, Error> {
@@ -169,7 +172,8 @@ pub fn format_estimate(value: f64, ci: Option<(f64, f64)>, digits: usize) -> Str
         Some(dec) if (1e-3..1e6).contains(&b.abs()) || b == 0.0 => format_decimals(b, dec),
         _ => format_sig(b, digits),
     };
-    format!("{v} [{}, {}]", bound(lo), bound(hi))
+    // Escaped brackets: Kramdown would otherwise read `[a, b]` as a link reference.
+    format!("{v} \\[{}, {}\\]", bound(lo), bound(hi))
 }
 
 /// `m | metric` or `m | metric(2)`: a metric object `{value, ci}` as `0.970 [0.950, 0.990]`, or the
@@ -194,7 +198,10 @@ pub fn metric(m: &Value, digits: Option<u32>) -> Result<String, Error> {
     }
     let value = m.get_attr("value")?;
     if value.is_undefined() {
-        return Err(invalid("metric", format!("the object `{m}` has no `value`")));
+        return Err(invalid(
+            "metric",
+            format!("the object `{m}` has no `value`"),
+        ));
     }
     let value = number("metric", &value)?;
     let ci = m.get_attr("ci")?;
@@ -221,15 +228,19 @@ pub fn metric(m: &Value, digits: Option<u32>) -> Result<String, Error> {
 /// # Errors
 /// When the value is not a string.
 pub fn bound(b: &Value) -> Result<String, Error> {
-    let s = b
-        .as_str()
-        .ok_or_else(|| invalid("bound", format!("expected a string, got {} `{b}`", b.kind())))?;
+    let s = b.as_str().ok_or_else(|| {
+        invalid(
+            "bound",
+            format!("expected a string, got {} `{b}`", b.kind()),
+        )
+    })?;
     Ok(describe_bound(s).unwrap_or_else(|| escape_markdown(s)))
 }
 
 fn parse_num(s: &str) -> Option<String> {
     let x: f64 = s.trim().parse().ok()?;
-    x.is_finite().then(|| format_sig(x, DEFAULT_DIGITS as usize))
+    x.is_finite()
+        .then(|| format_sig(x, DEFAULT_DIGITS as usize))
 }
 
 fn describe_bound(s: &str) -> Option<String> {
@@ -240,7 +251,7 @@ fn describe_bound(s: &str) -> Option<String> {
         "between" => {
             let inner = rest.trim().strip_prefix('[')?.strip_suffix(']')?;
             let (lo, hi) = inner.split_once(',')?;
-            Some(format!("in [{}, {}]", parse_num(lo)?, parse_num(hi)?))
+            Some(format!("in \\[{}, {}\\]", parse_num(lo)?, parse_num(hi)?))
         }
         "approx" => {
             let (target, tol) = rest.split_once(" (")?;
@@ -310,7 +321,10 @@ pub fn md(s: &Value) -> Result<String, Error> {
     if let Some(text) = s.as_str() {
         Ok(escape_markdown(text))
     } else {
-        Err(invalid("md", format!("expected a string, got {} `{s}`", s.kind())))
+        Err(invalid(
+            "md",
+            format!("expected a string, got {} `{s}`", s.kind()),
+        ))
     }
 }
 
@@ -320,9 +334,12 @@ pub fn md(s: &Value) -> Result<String, Error> {
 /// # Errors
 /// When the value is not a string.
 pub fn label(s: &Value) -> Result<String, Error> {
-    let text = s
-        .as_str()
-        .ok_or_else(|| invalid("label", format!("expected a string, got {} `{s}`", s.kind())))?;
+    let text = s.as_str().ok_or_else(|| {
+        invalid(
+            "label",
+            format!("expected a string, got {} `{s}`", s.kind()),
+        )
+    })?;
     Ok(escape_markdown(&text.replace('_', " ")))
 }
 
@@ -336,7 +353,10 @@ pub fn cell(v: &Value, digits: Option<u32>) -> Result<String, Error> {
         ValueKind::String => md(v),
         ValueKind::None => Ok("—".to_owned()),
         ValueKind::Bool => Ok(if v.is_true() { "yes" } else { "no" }.to_owned()),
-        k => Err(invalid("cell", format!("expected a number, a string or null, got {k} `{v}`"))),
+        k => Err(invalid(
+            "cell",
+            format!("expected a number, a string or null, got {k} `{v}`"),
+        )),
     }
 }
 
@@ -347,7 +367,10 @@ pub fn cell(v: &Value, digits: Option<u32>) -> Result<String, Error> {
 pub fn count(n: &Value) -> Result<String, Error> {
     let x = number("count", n)?;
     if x.fract() != 0.0 || x.abs() > 9.0e15 {
-        return Err(invalid("count", format!("expected a whole number, got {x}")));
+        return Err(invalid(
+            "count",
+            format!("expected a whole number, got {x}"),
+        ));
     }
     let digits = format!("{}", x.abs() as u64);
     let mut out = String::new();
@@ -444,9 +467,18 @@ mod tests {
     #[test]
     fn pct_scales_fractions() {
         assert_eq!(pct(&Value::from(0.123), None).unwrap(), "12.3%");
-        assert_eq!(pct(&Value::from(0.14708365003905147), None).unwrap(), "14.7%");
-        assert_eq!(pct(&Value::from(0.14708365003905147), Some(2)).unwrap(), "15%");
-        assert_eq!(pct(&Value::from(0.009955185607042338), None).unwrap(), "0.996%");
+        assert_eq!(
+            pct(&Value::from(0.14708365003905147), None).unwrap(),
+            "14.7%"
+        );
+        assert_eq!(
+            pct(&Value::from(0.14708365003905147), Some(2)).unwrap(),
+            "15%"
+        );
+        assert_eq!(
+            pct(&Value::from(0.009955185607042338), None).unwrap(),
+            "0.996%"
+        );
         assert_eq!(pct(&Value::from(1.0), None).unwrap(), "100%");
     }
 
@@ -459,7 +491,7 @@ mod tests {
     fn metric_prints_value_and_interval_at_the_same_decimals() {
         assert_eq!(
             metric_of(r#"{"value": 0.97, "ci": [0.95, 0.99]}"#, None).unwrap(),
-            "0.970 [0.950, 0.990]"
+            "0.970 \\[0.950, 0.990\\]"
         );
         assert_eq!(
             metric_of(
@@ -467,22 +499,25 @@ mod tests {
                 None
             )
             .unwrap(),
-            "-0.505 [-0.519, -0.491]"
+            "-0.505 \\[-0.519, -0.491\\]"
         );
         assert_eq!(
             metric_of(r#"{"value": 1.1487, "ci": [1.1189, 1.1802]}"#, Some(4)).unwrap(),
-            "1.149 [1.119, 1.180]"
+            "1.149 \\[1.119, 1.180\\]"
         );
         assert_eq!(
             metric_of(r#"{"value": 2.5e-7, "ci": [1e-7, 4e-7]}"#, None).unwrap(),
-            "2.50×10⁻⁷ [1.00×10⁻⁷, 4.00×10⁻⁷]"
+            "2.50×10⁻⁷ \\[1.00×10⁻⁷, 4.00×10⁻⁷\\]"
         );
     }
 
     #[test]
     fn metric_without_interval_is_the_value() {
         assert_eq!(metric_of(r#"{"value": 0.0}"#, None).unwrap(), "0");
-        assert_eq!(metric_of(r#"{"value": 2.831756117024454}"#, None).unwrap(), "2.83");
+        assert_eq!(
+            metric_of(r#"{"value": 2.831756117024454}"#, None).unwrap(),
+            "2.83"
+        );
         assert_eq!(metric_of("0.5", None).unwrap(), "0.500");
     }
 
@@ -500,7 +535,7 @@ mod tests {
         assert_eq!(b("at_most 4"), "≤ 4.00");
         assert_eq!(b("at_most 0.00000000000000000001"), "≤ 1.00×10⁻²⁰");
         assert_eq!(b("at_least 0.5"), "≥ 0.500");
-        assert_eq!(b("between [-0.6, -0.4]"), "in [-0.600, -0.400]");
+        assert_eq!(b("between [-0.6, -0.4]"), "in \\[-0.600, -0.400\\]");
         assert_eq!(b("approx 1 (rel 0.03)"), "≈ 1.00 (within 3.00%)");
         assert_eq!(b("approx 0.5 (abs 0.01)"), "≈ 0.500 ± 0.0100");
         assert_eq!(b("odd_bound x|y"), "odd\\_bound x\\|y");
@@ -512,7 +547,10 @@ mod tests {
             escape_markdown("E||g_b - G||^2 = tr(Sigma)/b"),
             "E\\|\\|g\\_b - G\\|\\|^2 = tr(Sigma)/b"
         );
-        assert_eq!(escape_markdown("a *b* [c] <d>\nnext"), "a \\*b\\* \\[c\\] \\<d\\> next");
+        assert_eq!(
+            escape_markdown("a *b* [c] <d>\nnext"),
+            "a \\*b\\* \\[c\\] \\<d\\> next"
+        );
         assert_eq!(
             escape_markdown("noise $$\\|g\\|^2 / |b|$$ here"),
             "noise $$\\Vert g\\Vert ^2 / \\vert b\\vert $$ here"
@@ -534,7 +572,10 @@ mod tests {
     fn cells_and_labels() {
         assert_eq!(label(&Value::from("batch_size")).unwrap(), "batch size");
         assert_eq!(cell(&Value::from(()), None).unwrap(), "—");
-        assert_eq!(cell(&Value::from("with-replacement"), None).unwrap(), "with-replacement");
+        assert_eq!(
+            cell(&Value::from("with-replacement"), None).unwrap(),
+            "with-replacement"
+        );
         assert_eq!(cell(&Value::from(0.25), Some(2)).unwrap(), "0.25");
         assert!(cell(&Value::from(vec![1, 2]), None).is_err());
     }

@@ -152,7 +152,9 @@ impl fmt::Display for Violation {
 
 /// Lints `text`, checking images against the files under `site`.
 pub fn lint(text: &str, site: &Path) -> Vec<Violation> {
-    lint_with(text, &|p: &str| site.join(p.trim_start_matches('/')).is_file())
+    lint_with(text, &|p: &str| {
+        site.join(p.trim_start_matches('/')).is_file()
+    })
 }
 
 /// Lints `text`; `image_exists` says whether an absolute site path (`/assets/...`) exists.
@@ -192,7 +194,12 @@ fn front_matter(lines: &[&str], v: &mut Vec<Violation>) -> usize {
         .find(|(_, l)| l.trim_end() == "---")
         .map(|(i, _)| i)
     else {
-        push(v, 1, Rule::FrontMatter, "the front matter is never closed by `---`");
+        push(
+            v,
+            1,
+            Rule::FrontMatter,
+            "the front matter is never closed by `---`",
+        );
         return lines.len();
     };
     let yaml = lines[1..end].join("\n");
@@ -305,10 +312,11 @@ fn front_matter(lines: &[&str], v: &mut Vec<Violation>) -> usize {
 
 fn capitalized(tag: &str) -> bool {
     !tag.trim().is_empty()
-        && tag
-            .split([' ', '-'])
-            .filter(|w| !w.is_empty())
-            .all(|w| w.chars().next().is_some_and(|c| c.is_uppercase() || c.is_ascii_digit()))
+        && tag.split([' ', '-']).filter(|w| !w.is_empty()).all(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_uppercase() || c.is_ascii_digit())
+        })
 }
 
 fn generated_mark(lines: &[&str], body_start: usize, v: &mut Vec<Violation>) {
@@ -409,12 +417,7 @@ struct MathBlock {
     line: usize,
 }
 
-fn body(
-    lines: &[&str],
-    start: usize,
-    image_exists: &dyn Fn(&str) -> bool,
-    v: &mut Vec<Violation>,
-) {
+fn body(lines: &[&str], start: usize, image_exists: &dyn Fn(&str) -> bool, v: &mut Vec<Violation>) {
     let mut fence: Option<Fence> = None;
     let mut math: Option<MathBlock> = None;
     let mut after_math: Option<usize> = None;
@@ -551,8 +554,7 @@ fn body(
             } else if indent == 0 && prev_blank {
                 lists.clear();
             } else {
-                while lists.last().is_some_and(|&c| c > indent) && !(indent == 0 && !prev_blank)
-                {
+                while lists.last().is_some_and(|&c| c > indent) && !(indent == 0 && !prev_blank) {
                     lists.pop();
                 }
             }
@@ -610,9 +612,7 @@ fn inline_math(text: &str, n: usize, v: &mut Vec<Violation>) {
                 v,
                 n,
                 Rule::PipeInMath,
-                format!(
-                    "literal `|` in the inline math `$${part}$$`: use `\\vert` or `\\Vert`"
-                ),
+                format!("literal `|` in the inline math `$${part}$$`: use `\\vert` or `\\Vert`"),
             );
         }
     }
@@ -737,7 +737,8 @@ fn collect_links_and_ids(
     let mut from = 0;
     while let Some(pos) = text[from..].find("id=\"") {
         let s = from + pos + 4;
-        let preceded = from + pos == 0 || !text[..from + pos].ends_with(|c: char| c.is_alphanumeric() || c == '-' || c == '_');
+        let preceded = from + pos == 0
+            || !text[..from + pos].ends_with(|c: char| c.is_alphanumeric() || c == '-' || c == '_');
         if let Some(e) = text[s..].find('"') {
             if preceded {
                 ids.insert(text[s..s + e].to_owned());
@@ -765,11 +766,21 @@ fn placeholders(text: &str, n: usize, v: &mut Vec<Violation>) {
     let words = text.split(|c: char| !c.is_alphanumeric());
     for w in words {
         if PLACEHOLDERS.contains(&w) {
-            push(v, n, Rule::NoPlaceholder, format!("placeholder `{w}` in the post"));
+            push(
+                v,
+                n,
+                Rule::NoPlaceholder,
+                format!("placeholder `{w}` in the post"),
+            );
         }
     }
     if text.to_lowercase().contains("lorem ipsum") {
-        push(v, n, Rule::NoPlaceholder, "placeholder text `lorem ipsum` in the post");
+        push(
+            v,
+            n,
+            Rule::NoPlaceholder,
+            "placeholder text `lorem ipsum` in the post",
+        );
     }
 }
 
@@ -808,7 +819,9 @@ fn mermaid(content: &[(usize, String)], v: &mut Vec<Violation>) {
                     v,
                     *n,
                     Rule::MermaidQuotedLabels,
-                    format!("the Mermaid label `{label}` has parentheses, commas or math: quote it"),
+                    format!(
+                        "the Mermaid label `{label}` has parentheses, commas or math: quote it"
+                    ),
                 );
             }
         }
@@ -871,7 +884,9 @@ fn unquoted_mermaid_labels(line: &str) -> Vec<String> {
                 // An opening parenthesis inside counts: `A[f(x)]` stops at `)` with `f(x` read.
                 labels.push(chars[start..j.min(chars.len())].iter().collect());
             }
-            while j < chars.len() && (MERMAID_CLOSE.contains(&chars[j]) || chars[j] == '/' || chars[j] == '\\') {
+            while j < chars.len()
+                && (MERMAID_CLOSE.contains(&chars[j]) || chars[j] == '/' || chars[j] == '\\')
+            {
                 j += 1;
             }
             i = j;
@@ -961,10 +976,19 @@ render_with_liquid: false
 
     #[test]
     fn front_matter_needs_every_field() {
-        let bad = FRONT.replace("mermaid: true\n", "").replace("description: \"A measured tour of the noise in SGD.\"\n", "");
+        let bad = FRONT.replace("mermaid: true\n", "").replace(
+            "description: \"A measured tour of the noise in SGD.\"\n",
+            "",
+        );
         let v = lint_with(&bad, &|_| true);
-        assert!(v.iter().any(|v| v.rule == Rule::FrontMatter && v.message.contains("`mermaid`")));
-        assert!(v.iter().any(|v| v.rule == Rule::FrontMatter && v.message.contains("`description`")));
+        assert!(
+            v.iter()
+                .any(|v| v.rule == Rule::FrontMatter && v.message.contains("`mermaid`"))
+        );
+        assert!(
+            v.iter()
+                .any(|v| v.rule == Rule::FrontMatter && v.message.contains("`description`"))
+        );
         let v = lint_with("no front matter\n", &|_| true);
         assert_eq!(v[0].rule, Rule::FrontMatter);
         assert_eq!(v[0].line, 1);
@@ -981,7 +1005,10 @@ render_with_liquid: false
 
     #[test]
     fn the_generated_mark_is_required() {
-        let bad = FRONT.replace("<!-- generated by cargo xtask build-site; do not edit -->\n", "Text.\n");
+        let bad = FRONT.replace(
+            "<!-- generated by cargo xtask build-site; do not edit -->\n",
+            "Text.\n",
+        );
         let v = lint_with(&bad, &|_| true);
         assert_eq!(rules(&v), vec![Rule::GeneratedMark]);
         assert_eq!(v[0].line, 13);
@@ -1031,7 +1058,11 @@ render_with_liquid: false
     #[test]
     fn pipes_in_math_are_caught_inline_and_in_blocks() {
         let v = lint_body("Norm $$|x|$$ here.\n\n$$\n\\|g\\|^2\n$$\n");
-        assert_eq!(rules(&v), vec![Rule::PipeInMath, Rule::PipeInMath], "{v:#?}");
+        assert_eq!(
+            rules(&v),
+            vec![Rule::PipeInMath, Rule::PipeInMath],
+            "{v:#?}"
+        );
         assert_eq!(
             lint_body("Norm $$\\vert x\\vert$$ here; a | b outside math is text.\n"),
             vec![]
@@ -1043,18 +1074,16 @@ render_with_liquid: false
     fn html_blocks_need_the_markdown_attribute() {
         let body = "<blockquote class=\"box-info\">\n<div class=\"title\">\n**T**\n</div>\n</blockquote>\n<details class=\"details-block\"><summary>S</summary>\n</details>\n";
         let v = lint_body(body);
-        assert_eq!(
-            rules(&v),
-            vec![Rule::HtmlMarkdownAttribute; 4],
-            "{v:#?}"
-        );
+        assert_eq!(rules(&v), vec![Rule::HtmlMarkdownAttribute; 4], "{v:#?}");
         let good = "<blockquote class=\"box-info\" markdown=\"1\">\n<div class=\"title\" markdown=\"1\">\n**T**\n</div>\n</blockquote>\n<details class=\"details-block\" markdown=\"1\">\n<summary markdown=\"1\">S</summary>\n</details>\n<span>inline</span> <divider>\n";
         assert_eq!(lint_body(good), vec![]);
     }
 
     #[test]
     fn images_must_exist_at_absolute_paths() {
-        let v = lint_body("![a](/assets/img/missing.svg)\n\n![b](assets/img/a.svg)\n\n<img src=\"/nope.png\">\n");
+        let v = lint_body(
+            "![a](/assets/img/missing.svg)\n\n![b](assets/img/a.svg)\n\n<img src=\"/nope.png\">\n",
+        );
         assert_eq!(rules(&v), vec![Rule::ImageExists; 3], "{v:#?}");
         assert_eq!(lint_body("![fig \\[1\\]](/assets/img/a.svg)\n"), vec![]);
     }
@@ -1064,11 +1093,17 @@ render_with_liquid: false
         let bad = "```mermaid\nflowchart LR\n  A[Dropout (model noise)] --> B(sampling, batches)\n  B -->|rate (eta)| C{$$T$$}\n```\n";
         let v = lint_body(bad);
         assert_eq!(rules(&v), vec![Rule::MermaidQuotedLabels; 4], "{v:#?}");
-        assert!(v.iter().all(|x| x.line == line_of(bad, "A[Dropout") || x.line == line_of(bad, "B -->|")));
+        assert!(
+            v.iter()
+                .all(|x| x.line == line_of(bad, "A[Dropout") || x.line == line_of(bad, "B -->|"))
+        );
         let good = "```mermaid\nflowchart LR\n  A[\"Dropout (model noise)\"] --> B(\"sampling, batches\")\n  B -->|\"rate (eta)\"| C{plain}\n  C --> D[plain words]\n  subgraph S[\"Group (x)\"]\n  D\n  end\n```\n";
         assert_eq!(lint_body(good), vec![]);
         // The same text outside a Mermaid fence is not a diagram.
-        assert_eq!(lint_body("```text\nA[Dropout (model noise)]\n```\n"), vec![]);
+        assert_eq!(
+            lint_body("```text\nA[Dropout (model noise)]\n```\n"),
+            vec![]
+        );
     }
 
     #[test]
@@ -1085,7 +1120,9 @@ render_with_liquid: false
         let v = lint_body("See [the box](#claim-x).\n");
         assert_eq!(rules(&v), vec![Rule::InPageLink]);
         assert_eq!(
-            lint_body("See [the box](#claim-x) and [the part](#part).\n\n<div id=\"claim-x\" markdown=\"1\">\nx\n</div>\n\n## Part {#part}\n"),
+            lint_body(
+                "See [the box](#claim-x) and [the part](#part).\n\n<div id=\"claim-x\" markdown=\"1\">\nx\n</div>\n\n## Part {#part}\n"
+            ),
             vec![]
         );
     }
@@ -1094,7 +1131,10 @@ render_with_liquid: false
     fn placeholders_are_caught() {
         let v = lint_body("This part is TODO.\n\nLorem ipsum dolor.\n");
         assert_eq!(rules(&v), vec![Rule::NoPlaceholder; 2]);
-        assert_eq!(lint_body("Todos and tbd in lower case are words.\n"), vec![]);
+        assert_eq!(
+            lint_body("Todos and tbd in lower case are words.\n"),
+            vec![]
+        );
     }
 
     #[test]

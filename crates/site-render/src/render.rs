@@ -89,7 +89,10 @@ pub fn template_error(err: &minijinja::Error) -> TemplateError {
         }
     }
     TemplateError {
-        file: format!("site/{TEMPLATES_DIR}/{}", inner.name().unwrap_or(POST_TEMPLATE)),
+        file: format!(
+            "site/{TEMPLATES_DIR}/{}",
+            inner.name().unwrap_or(POST_TEMPLATE)
+        ),
         line: inner.line(),
         message,
         context: inner.display_debug_info().to_string(),
@@ -203,7 +206,10 @@ mod tests {
         assert_eq!(t.line, Some(2));
         assert!(t.message.contains("undefined"), "{t}");
         let shown = t.to_string();
-        assert!(shown.starts_with("site/_templates/post.md.j2:2: "), "{shown}");
+        assert!(
+            shown.starts_with("site/_templates/post.md.j2:2: "),
+            "{shown}"
+        );
         assert!(shown.contains("claims_typo"), "{shown}");
     }
 
@@ -234,7 +240,11 @@ mod tests {
                 assert_eq!(e.file, "site/_templates/prose/1.1-x.md.j2");
                 assert_eq!(e.line, Some(3));
                 assert!(e.to_string().contains("missing_in_partial"), "{e}");
-                assert!(e.message.contains("included from site/_templates/post.md.j2:1"), "{e}");
+                assert!(
+                    e.message
+                        .contains("included from site/_templates/post.md.j2:1"),
+                    "{e}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -257,7 +267,7 @@ mod tests {
             &Evidence::default(),
         )
         .unwrap();
-        assert_eq!(out, "0.123 50.0% 1.00 [0.90, 1.10]\n");
+        assert_eq!(out, "0.123 50.0% 1.00 \\[0.90, 1.10\\]\n");
     }
 
     #[test]
@@ -272,6 +282,9 @@ mod tests {
 
     #[test]
     fn tidy_collapses_blank_runs_outside_fences() {
-        assert_eq!(tidy("a\n\n\n\nb  \n```\nx\n\n\ny\n```\n\n\n"), "a\n\nb\n```\nx\n\n\ny\n```\n");
+        assert_eq!(
+            tidy("a\n\n\n\nb  \n```\nx\n\n\ny\n```\n\n\n"),
+            "a\n\nb\n```\nx\n\n\ny\n```\n"
+        );
     }
 }
