@@ -282,10 +282,10 @@ fn verify_claims(
     let start = Instant::now();
     let out_lock = Mutex::new(&mut *out);
     let on_done = |r: &ClaimReport| {
-        if format == Format::Human {
-            if let Ok(mut o) = out_lock.lock() {
-                let _ = write!(o, "{}", human_line(r, width));
-            }
+        if format == Format::Human
+            && let Ok(mut o) = out_lock.lock()
+        {
+            let _ = write!(o, "{}", human_line(r, width));
         }
     };
     let reports = pool.install(|| verify::run_and_write(paths, &selected, 1.0, &on_done));

@@ -120,13 +120,13 @@ pub fn select<'a>(
             return Err(format!("no claim with id `{id}`{hint}"));
         }
     }
-    if let Some(f) = &selection.family {
-        if !claims.iter().any(|c| &c.family == f) {
-            let hint = claim_spec::registry::closest(f, families::FAMILIES.iter().map(|f| f.name))
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            return Err(format!("no claims in family `{f}`{hint}"));
-        }
+    if let Some(f) = &selection.family
+        && !claims.iter().any(|c| &c.family == f)
+    {
+        let hint = claim_spec::registry::closest(f, families::FAMILIES.iter().map(|f| f.name))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        return Err(format!("no claims in family `{f}`{hint}"));
     }
     Ok(claims
         .iter()

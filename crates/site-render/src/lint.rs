@@ -431,8 +431,8 @@ fn body(lines: &[&str], start: usize, image_exists: &dyn Fn(&str) -> bool, v: &m
         let line = raw.trim_end();
         let trimmed = line.trim();
         if let Some(f) = fence.as_mut() {
-            let closes = trimmed.starts_with(&f.marker)
-                && trimmed.chars().all(|c| Some(c) == f.marker.chars().next());
+            let closes =
+                trimmed.starts_with(&f.marker) && trimmed.chars().all(|c| f.marker.starts_with(c));
             if closes {
                 if f.lang == "mermaid" {
                     mermaid(&f.content, v);
@@ -493,15 +493,15 @@ fn body(lines: &[&str], start: usize, image_exists: &dyn Fn(&str) -> bool, v: &m
             }
             continue;
         }
-        if let Some(closed) = after_math.take() {
-            if !trimmed.is_empty() {
-                push(
-                    v,
-                    n,
-                    Rule::BlockMathBlankLines,
-                    format!("no blank line after the block math closed on line {closed}"),
-                );
-            }
+        if let Some(closed) = after_math.take()
+            && !trimmed.is_empty()
+        {
+            push(
+                v,
+                n,
+                Rule::BlockMathBlankLines,
+                format!("no blank line after the block math closed on line {closed}"),
+            );
         }
         if trimmed.starts_with("```") || trimmed.starts_with("~~~") {
             let ch = &trimmed[..1];
@@ -553,8 +553,10 @@ fn body(lines: &[&str], start: usize, image_exists: &dyn Fn(&str) -> bool, v: &m
                 lists.push(content);
             } else if indent == 0 && prev_blank {
                 lists.clear();
-            } else {
-                while lists.last().is_some_and(|&c| c > indent) && !(indent == 0 && !prev_blank) {
+            } else if indent > 0 {
+                // A continuation line: it closes the items it is not indented into. (A line at
+                // column 0 right after a list line is a lazy continuation and closes nothing.)
+                while lists.last().is_some_and(|&c| c > indent) {
                     lists.pop();
                 }
             }
@@ -598,7 +600,7 @@ fn body(lines: &[&str], start: usize, image_exists: &dyn Fn(&str) -> bool, v: &m
 
 fn inline_math(text: &str, n: usize, v: &mut Vec<Violation>) {
     let parts: Vec<&str> = text.split("$$").collect();
-    if parts.len() % 2 == 0 {
+    if parts.len().is_multiple_of(2) {
         push(
             v,
             n,

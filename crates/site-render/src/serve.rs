@@ -171,10 +171,10 @@ fn handle_connection(
     } else if let Some(bytes) = resolve(routes, &path).and_then(|f| std::fs::read(f).ok()) {
         ("200 OK", bytes, content_type(&path))
     } else {
-        if path != "/favicon.ico" {
-            if let Ok(mut v) = not_found.lock() {
-                v.push(path.clone());
-            }
+        if path != "/favicon.ico"
+            && let Ok(mut v) = not_found.lock()
+        {
+            v.push(path.clone());
         }
         ("404 Not Found", b"not found".to_vec(), "text/plain")
     };
