@@ -36,6 +36,11 @@ pub const CHROMIUM_FLAGS: [&str; 8] = [
     "--disable-sync",
 ];
 
+/// The screenshot's width in CSS pixels.
+pub const SCREENSHOT_WIDTH: u32 = 1100;
+/// The tallest screenshot taken; a longer page is cut there.
+pub const MAX_SCREENSHOT_HEIGHT: u32 = 30_000;
+
 /// Where things are for one check.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -556,7 +561,12 @@ pub fn check_site(cfg: &Config) -> Result<Report, SiteError> {
     .map_err(|e| SiteError::io("127.0.0.1", e))?;
     let url = server.url("/post.html");
     let budget = "--virtual-time-budget=60000".to_owned();
-    let dom = chromium(cfg, &[budget.clone(), "--dump-dom".to_owned(), url.clone()])?;
+    // Measure at the screenshot's width, so the height it reports is the screenshot's height.
+    let width = format!("--window-size={SCREENSHOT_WIDTH},900");
+    let dom = chromium(
+        cfg,
+        &[budget.clone(), width, "--dump-dom".to_owned(), url.clone()],
+    )?;
     let page = parse_dump(&dom).map_err(|m| SiteError::Tool {
         tool: "chromium".into(),
         message: m,
@@ -564,14 +574,14 @@ pub fn check_site(cfg: &Config) -> Result<Report, SiteError> {
     let (expected_diagrams, expected_images) = expected_counts(&body);
     let shot = cfg.work.join("post.png");
     let _ = std::fs::remove_file(&shot);
-    let height = page.height.clamp(600, 16_000);
+    let height = page.height.clamp(600, MAX_SCREENSHOT_HEIGHT);
     chromium(
         cfg,
         &[
             budget,
             "--hide-scrollbars".to_owned(),
             "--force-device-scale-factor=1".to_owned(),
-            format!("--window-size=1100,{height}"),
+            format!("--window-size={SCREENSHOT_WIDTH},{height}"),
             format!("--screenshot={}", shot.display()),
             url,
         ],

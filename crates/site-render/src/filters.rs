@@ -343,13 +343,21 @@ pub fn label(s: &Value) -> Result<String, Error> {
     Ok(escape_markdown(&text.replace('_', " ")))
 }
 
-/// `cell | cell`: a table cell: a number through `num`, a string through `md`, `null` as an em dash.
+/// `v | cell` or `v | cell(4)`: a table cell: a whole number as a count (`1,024`), another number
+/// through `num`, a string through `md`, `null` as an em dash.
 ///
 /// # Errors
 /// When the cell is a list, a map or undefined.
 pub fn cell(v: &Value, digits: Option<u32>) -> Result<String, Error> {
     match v.kind() {
-        ValueKind::Number => num(v, digits),
+        ValueKind::Number => {
+            let x = number("cell", v)?;
+            if digits.is_none() && x.fract() == 0.0 && x.abs() < 1e15 {
+                count(v)
+            } else {
+                num(v, digits)
+            }
+        }
         ValueKind::String => md(v),
         ValueKind::None => Ok("—".to_owned()),
         ValueKind::Bool => Ok(if v.is_true() { "yes" } else { "no" }.to_owned()),
@@ -577,6 +585,8 @@ mod tests {
             "with-replacement"
         );
         assert_eq!(cell(&Value::from(0.25), Some(2)).unwrap(), "0.25");
+        assert_eq!(cell(&Value::from(1024.0), None).unwrap(), "1,024");
+        assert_eq!(cell(&Value::from(0.5), None).unwrap(), "0.500");
         assert!(cell(&Value::from(vec![1, 2]), None).is_err());
     }
 }
