@@ -7,8 +7,11 @@ use claim_spec::{LoadedClaim, Status};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
+use site_render::SiteError;
+use site_render::browser;
+use site_render::build::Outcome;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -51,6 +54,27 @@ pub enum Command {
         /// Fail if the committed schema differs from the generated one, writing nothing.
         #[arg(long)]
         check: bool,
+    },
+    /// Render the post from the committed results, lint it, and write
+    /// site/_posts/2025-05-31-sgd-noise-as-a-design-feature.md.
+    ///
+    /// Exit codes: 0 written or fresh; 2 with --check, the committed post is stale; 65 a template
+    /// error, an invalid result file or a lint violation (file:line and the rule); 1 I/O error.
+    BuildSite {
+        /// Render in memory only and fail (exit 2) when the committed post differs.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Render the committed post with Kramdown, MathJax 3 and Mermaid in headless Chromium; fail
+    /// on any math error, diagram that does not parse, figure that does not load, or broken
+    /// in-page link; save a screenshot to target/check-site/post.png.
+    ///
+    /// Exit codes: 0 clean; 2 render problems; 69 a tool is missing (with its install command);
+    /// 1 a tool failed to run.
+    CheckSite {
+        /// The Chromium binary.
+        #[arg(long, value_name = "PATH", default_value = "/usr/bin/chromium")]
+        chromium: PathBuf,
     },
 }
 
@@ -142,6 +166,114 @@ pub fn run(args: &[String], out: &mut (dyn Write + Send), err: &mut (dyn Write +
         Command::VerifyClaims(args) => verify_claims(&paths, &args, out, err),
         Command::NewClaim { name, kind } => new_claim(&paths, &name, &kind, out, err),
         Command::Schema { check } => schema(&paths, check, out, err),
+        Command::BuildSite { check } => build_site(&paths, check, out, err),
+        Command::CheckSite { chromium } => check_site(&paths, chromium, out, err),
+    }
+}
+
+/// A path relative to the repository root, for messages.
+fn shown(paths: &Paths, p: &Path) -> String {
+    p.strip_prefix(&paths.root)
+        .unwrap_or(p)
+        .display()
+        .to_string()
+}
+
+fn site_error_code(e: &SiteError) -> u8 {
+    match e {
+        SiteError::Unavailable(_) => exit::UNAVAILABLE,
+        e if e.is_invalid_input() => exit::INVALID_INPUT,
+        _ => exit::INTERNAL,
+    }
+}
+
+fn build_site(
+    paths: &Paths,
+    check: bool,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    match site_render::build::build(&paths.site(), check) {
+        Ok(Outcome::Written { path, changed }) => {
+            let what = if changed { "wrote" } else { "unchanged" };
+            let _ = writeln!(out, "{what} {}", shown(paths, &path));
+            exit::OK
+        }
+        Ok(Outcome::Fresh { path }) => {
+            let _ = writeln!(
+                out,
+                "{} is up to date with the committed results",
+                shown(paths, &path)
+            );
+            exit::OK
+        }
+        Ok(Outcome::Stale {
+            path,
+            first_difference,
+        }) => {
+            let why = first_difference.map_or_else(
+                || "is missing".to_owned(),
+                |l| format!("is stale: it differs from the render of the committed results from line {l} on"),
+            );
+            let _ = writeln!(
+                err,
+                "error: {} {why}\n  run `cargo xtask build-site` and commit the post",
+                shown(paths, &path)
+            );
+            exit::CHECK_FAILED
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            site_error_code(&e)
+        }
+    }
+}
+
+fn check_site(
+    paths: &Paths,
+    chromium: PathBuf,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    let mut cfg = browser::Config::new(&paths.root);
+    cfg.chromium = chromium;
+    let report = match browser::check_site(&cfg) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return site_error_code(&e);
+        }
+    };
+    let p = &report.page;
+    let _ = writeln!(
+        out,
+        "check-site: {} formula(s) typeset, {} MathJax error(s); {} of {} Mermaid diagram(s) rendered; {} of {} figure(s) loaded; {} in-page link(s), {} broken",
+        p.math,
+        p.math_errors.len(),
+        p.diagrams,
+        report.expected_diagrams,
+        p.images - p.broken_images.len().min(p.images),
+        report.expected_images,
+        p.links,
+        p.broken_links.len()
+    );
+    if let Some(shot) = &report.screenshot {
+        let _ = writeln!(out, "screenshot: {}", shown(paths, shot));
+    }
+    let problems = report.problems();
+    if problems.is_empty() {
+        exit::OK
+    } else {
+        for pr in &problems {
+            let _ = writeln!(err, "error: {pr}");
+        }
+        let _ = writeln!(
+            err,
+            "{} problem(s) in the rendered post (page: {})",
+            problems.len(),
+            shown(paths, &cfg.work.join("post.html"))
+        );
+        exit::CHECK_FAILED
     }
 }
 

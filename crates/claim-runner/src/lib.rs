@@ -3,7 +3,8 @@
 //!
 //! - [`families`]: the one list of family crates (registration and source hashes);
 //! - [`verify`]: `verify-claims`, from claim files to result files and SVGs;
-//! - [`cli`]: argument parsing, output and exit codes.
+//! - [`cli`]: argument parsing, output and exit codes; `build-site` and `check-site` are thin
+//!   wiring over the `site-render` crate.
 //!
 //! Invariant: everything written goes through `claim_spec::result::write_atomic`; nothing written
 //! depends on the thread count, the clock or the machine.
@@ -22,8 +23,15 @@ pub mod exit {
     pub const INTERNAL: u8 = 1;
     /// At least one claim failed its checks or its run failed.
     pub const CLAIM_FAILED: u8 = 2;
+    /// A check found a problem: `build-site --check` found the committed post stale, or
+    /// `check-site` found render problems.
+    pub const CHECK_FAILED: u8 = 2;
     /// A usage error.
     pub const USAGE: u8 = 64;
     /// Invalid claim files, found before anything ran.
     pub const INVALID_CLAIMS: u8 = 65;
+    /// Invalid site inputs: a template error, an invalid result or timing file, a lint violation.
+    pub const INVALID_INPUT: u8 = 65;
+    /// A tool that `check-site` needs is missing (BSD EX_UNAVAILABLE).
+    pub const UNAVAILABLE: u8 = 69;
 }
