@@ -68,7 +68,9 @@ impl<P: Potential> ChainPassage<'_, P> {
     pub fn mean_exit_steps(&self, grid: ChainGrid) -> Result<f64, SimError> {
         let ok = self.lower < self.start
             && self.start < self.level
-            && [self.lower, self.start, self.level].iter().all(|v| v.is_finite());
+            && [self.lower, self.start, self.level]
+                .iter()
+                .all(|v| v.is_finite());
         if !ok {
             return Err(SimError::InvalidInput(format!(
                 "chain passage needs lower < x0 < b, got {}, {}, {}",
@@ -271,8 +273,16 @@ mod tests {
             start: -1.0,
             level: 1.0,
         };
-        let a = chain.mean_exit_steps(ChainGrid { nodes_per_sigma: 4.0 }).unwrap();
-        let b = chain.mean_exit_steps(ChainGrid { nodes_per_sigma: 8.0 }).unwrap();
+        let a = chain
+            .mean_exit_steps(ChainGrid {
+                nodes_per_sigma: 4.0,
+            })
+            .unwrap();
+        let b = chain
+            .mean_exit_steps(ChainGrid {
+                nodes_per_sigma: 8.0,
+            })
+            .unwrap();
         assert!((a / b - 1.0).abs() < 1e-6, "{a} vs {b}");
     }
 

@@ -136,9 +136,7 @@ impl ExperimentParams for Params {
         let minibatch: f64 = self
             .minibatch
             .iter()
-            .map(|c| {
-                approximate_exit_steps(self.barrier, self.temperature, c.eta) * c.batch as f64
-            })
+            .map(|c| approximate_exit_steps(self.barrier, self.temperature, c.eta) * c.batch as f64)
             .sum::<f64>()
             * self.minibatch_trajectories as f64;
         gaussian + minibatch
@@ -207,7 +205,9 @@ fn measure<N: GradientNoise>(
 /// and scaled by s0.
 fn offsets(ctx: &RunContext, data_points: usize, scale: f64) -> Vec<f64> {
     let mut rng = ctx.streams().stream("effective-temperature/offsets", 0);
-    let raw: Vec<f64> = (0..data_points).map(|_| standard_normal(&mut rng)).collect();
+    let raw: Vec<f64> = (0..data_points)
+        .map(|_| standard_normal(&mut rng))
+        .collect();
     let mean = raw.iter().sum::<f64>() / data_points as f64;
     raw.iter().map(|x| scale * (x - mean)).collect()
 }
@@ -253,7 +253,10 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let mut minibatch = Vec::new();
     for c in &p.minibatch {
         let noise = MinibatchNoise::new(xi.clone(), c.batch)?;
-        let purpose = format!("effective-temperature/minibatch/eta={}/b={}", c.eta, c.batch);
+        let purpose = format!(
+            "effective-temperature/minibatch/eta={}/b={}",
+            c.eta, c.batch
+        );
         minibatch.push(measure(
             &well,
             &noise,
@@ -317,6 +320,20 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         max_rel(&mb_values),
         propagated_interval(&mb_times, max_rel, &mut interval_rng),
     );
+    // The same runs against the exact time at the nominal T = eta s0^2/(2b), which takes the
+    // population variance s0^2 of the offsets for the data set's tr(Sigma).
+    let nominal = langevin_passage_time(&well, p.temperature)?;
+    let nominal_rel = |values: &[f64]| {
+        values
+            .iter()
+            .map(|v| (v / nominal - 1.0).abs())
+            .fold(0.0, f64::max)
+    };
+    out.with_interval(
+        "minibatch_nominal_temperature_rel_error",
+        nominal_rel(&mb_values),
+        propagated_interval(&mb_times, nominal_rel, &mut interval_rng),
+    );
     out.exact("minibatch_temperature", minibatch[0].temperature);
     out.exact(
         "minibatch_trace_sigma",
@@ -376,7 +393,10 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         ]);
     }
     out.table("escape-times", table);
-    out.figure("escape-time-vs-eta", figure(p, &well, &gaussian, &minibatch)?);
+    out.figure(
+        "escape-time-vs-eta",
+        figure(p, &well, &gaussian, &minibatch)?,
+    );
     out.samples = gaussian
         .iter()
         .chain(&minibatch)
@@ -406,9 +426,7 @@ fn figure(
     }
     let sim_steps = |ms: &[Measured]| -> Vec<Point> {
         ms.iter()
-            .map(|m| {
-                Point::with_interval(m.eta, m.summary.steps.value, m.summary.steps.ci95())
-            })
+            .map(|m| Point::with_interval(m.eta, m.summary.steps.value, m.summary.steps.ci95()))
             .collect()
     };
     let sim_time = |ms: &[Measured]| -> Vec<Point> {
@@ -427,7 +445,7 @@ fn figure(
     let mb_exact = minibatch.first().map_or(exact, |m| m.exact);
     let steps_panel = Panel {
         title: "In steps".into(),
-        x: Axis::log("eta"),
+        x: Axis::linear("eta").with_range(0.0, hi),
         y: Axis::log("mean exit step"),
         series: vec![
             Series::from_xy(
@@ -442,6 +460,12 @@ fn figure(
                 color: 0,
                 points: sim_steps(gaussian),
             },
+            Series::from_xy(
+                "exact time at the minibatch T / eta",
+                SeriesKind::Guide,
+                2,
+                grid.iter().map(|&eta| (eta, mb_exact / eta)),
+            ),
             Series {
                 label: mb_label.clone(),
                 kind: SeriesKind::Simulation,
@@ -453,8 +477,9 @@ fn figure(
     };
     let time_panel = Panel {
         title: "In time units (steps x eta)".into(),
-        x: Axis::log("eta"),
-        y: Axis::linear("mean escape time"),
+        x: Axis::linear("eta").with_range(0.0, hi),
+        y: Axis::linear("mean escape time")
+            .with_range(0.8 * mb_exact.min(exact), 1.15 * exact.max(mb_exact)),
         series: vec![
             Series::from_xy(
                 "exact Langevin time at T",

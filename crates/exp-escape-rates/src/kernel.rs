@@ -547,6 +547,8 @@ mod tests {
             gradient_descent_exit_step(&saddle, &ExitOutside(0.5), 0.01, 0.0, 100_000),
             None
         );
-        assert!(gradient_descent_exit_step(&saddle, &ExitOutside(0.5), 0.01, 1e-3, 100_000).is_some());
+        assert!(
+            gradient_descent_exit_step(&saddle, &ExitOutside(0.5), 0.01, 1e-3, 100_000).is_some()
+        );
     }
 }

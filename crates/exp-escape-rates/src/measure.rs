@@ -100,7 +100,12 @@ pub fn propagated_interval<F: Fn(&[f64]) -> f64>(
 ///
 /// # Errors
 /// Fewer than two distinct x, or lengths that differ.
-pub fn ols_slope(x: &[f64], y: &[f64], sigma: &[f64], samples: usize) -> Result<Estimate, ExperimentError> {
+pub fn ols_slope(
+    x: &[f64],
+    y: &[f64],
+    sigma: &[f64],
+    samples: usize,
+) -> Result<Estimate, ExperimentError> {
     if x.len() != y.len() || x.len() != sigma.len() || x.len() < 2 {
         return Err(ExperimentError::InvalidParams(
             "a slope needs at least two points with errors".into(),
@@ -150,8 +155,7 @@ mod tests {
             se: 2.0,
             n: 1000,
         };
-        let [lo, hi] =
-            propagated_interval(&[e], |v| v[0], &mut Streams::new(4).stream("p", 0));
+        let [lo, hi] = propagated_interval(&[e], |v| v[0], &mut Streams::new(4).stream("p", 0));
         assert!((lo - (10.0 - 1.96 * 2.0)).abs() < 0.25, "{lo}");
         assert!((hi - (10.0 + 1.96 * 2.0)).abs() < 0.25, "{hi}");
     }

@@ -206,7 +206,10 @@ mod tests {
         // [-40, 4] with 20000 intervals: error far below 1e-10.
         let phi = |z: f64| (-0.5 * z * z).exp() / (2.0 * std::f64::consts::PI).sqrt();
         let integral = 2.0 * simpson(|t| t * phi(t.exp()) * t.exp(), -40.0, 4.0, 20_000);
-        assert!((integral + minus_mean_log_abs_normal()).abs() < 1e-10, "{integral}");
+        assert!(
+            (integral + minus_mean_log_abs_normal()).abs() < 1e-10,
+            "{integral}"
+        );
     }
 
     #[test]

@@ -238,12 +238,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     );
     out.exact("gd_from_saddle_displacement", farthest);
     out.exact("gd_reference_exit_steps", gd_reference);
-    let ratio = |values: &[f64]| {
-        values
-            .iter()
-            .map(|v| v / gd_reference)
-            .fold(0.0, f64::max)
-    };
+    let ratio = |values: &[f64]| values.iter().map(|v| v / gd_reference).fold(0.0, f64::max);
     out.with_interval(
         "sgd_over_gd_exit_ratio",
         ratio(&mean_values),
@@ -308,20 +303,22 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     Ok(out)
 }
 
-/// SGD exit steps against s, and gradient descent's against log10(1/y0).
+/// SGD exit steps against log10(s), and gradient descent's against log10(y0): both fall to the
+/// right, which leaves the legend's corner (upper right) free.
 fn figure(p: &Params, geometry: &SaddleExit, sgd: &[SgdPoint], gd: &[GdPoint]) -> FigureSpec {
-    let s_min = p.noise_scales.iter().copied().fold(f64::INFINITY, f64::min) / 1.3;
-    let s_max = p.noise_scales.iter().copied().fold(0.0, f64::max) * 1.3;
+    let logs: Vec<f64> = p.noise_scales.iter().map(|&s| log10(s)).collect();
+    let s_lo = logs.iter().copied().fold(f64::INFINITY, f64::min) - 0.15;
+    let s_hi = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 0.15;
     let s_curve = (0..=40).map(|k| {
-        let s = s_min * powf(s_max / s_min, f64::from(k) / 40.0);
-        (s, geometry.sgd_mean_exit_steps_formula(s))
+        let x = s_lo + (s_hi - s_lo) * f64::from(k) / 40.0;
+        (x, geometry.sgd_mean_exit_steps_formula(powf(10.0, x)))
     });
     let sgd_panel = Panel {
         title: "SGD from the saddle (y0 = 0)".into(),
-        x: Axis::log("noise scale s"),
+        x: Axis::linear("log10(noise scale s)"),
         y: Axis::linear("mean exit step"),
         series: vec![
-            Series::from_xy("formula (CLAIMS.md)", SeriesKind::Theory, 0, s_curve),
+            Series::from_xy("asymptotic formula", SeriesKind::Theory, 0, s_curve),
             Series {
                 label: format!("SGD, {} runs each", ctx_runs(sgd)),
                 kind: SeriesKind::Simulation,
@@ -330,7 +327,7 @@ fn figure(p: &Params, geometry: &SaddleExit, sgd: &[SgdPoint], gd: &[GdPoint]) -
                     .iter()
                     .map(|m| {
                         Point::with_interval(
-                            m.noise_scale,
+                            log10(m.noise_scale),
                             m.summary.steps.value,
                             m.summary.steps.ci95(),
                         )
@@ -340,15 +337,30 @@ fn figure(p: &Params, geometry: &SaddleExit, sgd: &[SgdPoint], gd: &[GdPoint]) -
         ],
         labels: Vec::new(),
     };
-    let x_of = |y0: f64| -log10(y0);
-    let x_min = p.gd_starts.iter().map(|&y| x_of(y)).fold(f64::INFINITY, f64::min) - 0.5;
-    let x_max = p.gd_starts.iter().map(|&y| x_of(y)).fold(0.0, f64::max) + 0.5;
+    let x_of = |y0: f64| log10(y0);
+    let x_lo = p
+        .gd_starts
+        .iter()
+        .map(|&y| x_of(y))
+        .fold(f64::INFINITY, f64::min)
+        - 0.5;
+    let x_hi = p
+        .gd_starts
+        .iter()
+        .map(|&y| x_of(y))
+        .fold(f64::NEG_INFINITY, f64::max)
+        + 0.5;
     let gd_curve = (0..=40).map(|k| {
-        let x = x_min + (x_max - x_min) * f64::from(k) / 40.0;
-        (x, geometry.gd_exit_steps_formula(powf(10.0, -x)))
+        let x = x_lo + (x_hi - x_lo) * f64::from(k) / 40.0;
+        (x, geometry.gd_exit_steps_formula(powf(10.0, x)))
     });
     let mut gd_series = vec![
-        Series::from_xy("formula (CLAIMS.md)", SeriesKind::Theory, 1, gd_curve),
+        Series::from_xy(
+            "formula ln(R_eff/y0)/ln(1+eta lambda)",
+            SeriesKind::Theory,
+            1,
+            gd_curve,
+        ),
         Series::from_xy(
             "gradient descent, iterated",
             SeriesKind::Simulation,
@@ -361,15 +373,12 @@ fn figure(p: &Params, geometry: &SaddleExit, sgd: &[SgdPoint], gd: &[GdPoint]) -
             format!("SGD mean, s = {}", m.noise_scale),
             SeriesKind::Guide,
             2 + i,
-            [
-                (x_min, m.summary.steps.value),
-                (x_max, m.summary.steps.value),
-            ],
+            [(x_lo, m.summary.steps.value), (x_hi, m.summary.steps.value)],
         ));
     }
     let gd_panel = Panel {
         title: "Gradient descent from y0".into(),
-        x: Axis::linear("log10(1/y0)"),
+        x: Axis::linear("log10(y0)"),
         y: Axis::linear("exit step"),
         series: gd_series,
         labels: Vec::new(),
