@@ -42,6 +42,14 @@ pub fn parse_yaml<T: DeserializeOwned>(source: &str) -> Result<T, YamlError> {
             None => text,
         };
         let (key, suggestion) = key_and_suggestion(&message);
+        // The key is reported on its own; drop serde_yaml's "path: " prefix from the message.
+        let message = match &key {
+            Some(k) => message
+                .strip_prefix(&format!("{k}: "))
+                .map(str::to_owned)
+                .unwrap_or(message),
+            None => message,
+        };
         YamlError {
             line: location.as_ref().map(|l| l.line()),
             column: location.as_ref().map(|l| l.column()),
@@ -70,22 +78,22 @@ fn key_and_suggestion(message: &str) -> (Option<String>, Option<String>) {
         Some(p) => format!("{p}.{field}"),
         None => field.to_owned(),
     };
-    if rest.starts_with("unknown field") {
-        if let Some(field) = backticked.first() {
-            let suggestion = closest(field, backticked.iter().skip(1).copied()).map(str::to_owned);
-            return (Some(join(field)), suggestion);
-        }
+    if rest.starts_with("unknown field")
+        && let Some(field) = backticked.first()
+    {
+        let suggestion = closest(field, backticked.iter().skip(1).copied()).map(str::to_owned);
+        return (Some(join(field)), suggestion);
     }
-    if rest.starts_with("missing field") {
-        if let Some(field) = backticked.first() {
-            return (Some(join(field)), None);
-        }
+    if rest.starts_with("missing field")
+        && let Some(field) = backticked.first()
+    {
+        return (Some(join(field)), None);
     }
-    if rest.starts_with("unknown variant") {
-        if let Some(v) = backticked.first() {
-            let suggestion = closest(v, backticked.iter().skip(1).copied()).map(str::to_owned);
-            return (path, suggestion);
-        }
+    if rest.starts_with("unknown variant")
+        && let Some(v) = backticked.first()
+    {
+        let suggestion = closest(v, backticked.iter().skip(1).copied()).map(str::to_owned);
+        return (path, suggestion);
     }
     (path, None)
 }
@@ -392,15 +400,19 @@ pub fn load_claim(
             None
         }
     };
-    if let Some((kind_family, _)) = claim.experiment.split_once('/') {
-        if !family.is_empty() && kind_family != family && kind.is_some() {
-            errors.push(LoadError::at(
-                display,
-                at("experiment"),
-                Some("experiment"),
-                format!("the file sits in `claims/{family}/` but its kind belongs to family `{kind_family}`"),
-            ));
-        }
+    if let Some((kind_family, _)) = claim.experiment.split_once('/')
+        && !family.is_empty()
+        && kind_family != family
+        && kind.is_some()
+    {
+        errors.push(LoadError::at(
+            display,
+            at("experiment"),
+            Some("experiment"),
+            format!(
+                "the file sits in `claims/{family}/` but its kind belongs to family `{kind_family}`"
+            ),
+        ));
     }
 
     if claim.checks.is_empty() {
@@ -480,7 +492,7 @@ pub fn load_claim(
                         Some(&key),
                         e.message.clone(),
                     ));
-                } else if !(p.estimated_work <= max_work) {
+                } else if p.estimated_work.is_nan() || p.estimated_work > max_work {
                     errors.push(LoadError::at(
                         display,
                         at("params"),

@@ -60,7 +60,7 @@ impl ExperimentParams for Params {
             return Err(ParamError::new("batch_sizes", "must not be empty"));
         }
         for (i, &b) in self.batch_sizes.iter().enumerate() {
-            if b == 0 || b > self.samples || self.samples % b != 0 {
+            if b == 0 || b > self.samples || !self.samples.is_multiple_of(b) {
                 return Err(ParamError::new(
                     format!("batch_sizes[{i}]"),
                     format!(

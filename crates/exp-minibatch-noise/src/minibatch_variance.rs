@@ -52,7 +52,7 @@ impl ExperimentParams for Params {
         }
         ParamError::at_least("streams", self.streams as u64, 1)?;
         ParamError::at_least("batches", self.batches as u64, 100)?;
-        if self.batches % self.streams != 0 {
+        if !self.batches.is_multiple_of(self.streams) {
             return Err(ParamError::new(
                 "batches",
                 format!("must be a multiple of streams = {}", self.streams),
