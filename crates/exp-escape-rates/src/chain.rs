@@ -191,7 +191,7 @@ impl BandMatrix {
         let n = self.n;
         for k in 0..n {
             let pivot = self.values[self.index(k, k)];
-            if !(pivot.abs() > 1e-300) {
+            if pivot.is_nan() || pivot.abs() <= 1e-300 {
                 return Err(SimError::LinearAlgebra(format!(
                     "vanishing pivot {pivot} at row {k} of the first-step equation"
                 )));

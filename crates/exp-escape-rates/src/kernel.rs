@@ -5,7 +5,7 @@
 //! trajectory's path depends only on its index, never on the lane it ran in or on the thread. When a
 //! lane's trajectory exits, its step count is written at the trajectory's index and the lane is
 //! refilled with the next trajectory index of the block, in a fixed lane order. Nothing is allocated,
-//! locked or shared per step. Blocks of trajectories are spread over the rayon pool and combined in
+//! locked or shared per step: the noise buffer of a block lives on its thread's stack. Blocks of trajectories are spread over the rayon pool and combined in
 //! index order ([`sgd_sim::parallel::map_indexed`]), so results do not depend on the thread count.
 
 use sgd_sim::SimError;
@@ -14,7 +14,7 @@ use sgd_sim::potential::Potential;
 use sgd_sim::rng::{Rng, Stream, Streams, standard_normal};
 
 /// Trajectories advanced together by one thread.
-pub const LANES: usize = 8;
+pub const LANES: usize = 16;
 
 /// Trajectories per parallel work item (a multiple of [`LANES`]).
 pub const BLOCK: usize = 256;
@@ -194,22 +194,25 @@ pub struct EscapeSpec<'a, P, N, E> {
     pub max_steps: u64,
 }
 
-/// Global steps between the checks of the per-trajectory step limit while every lane is busy.
-const LIMIT_CHECK_PERIOD: u64 = 1024;
+/// Steps per round: each lane draws this many noise values ahead, then all lanes step together.
+pub const ROUND: usize = 32;
 
 /// Step counts of trajectories `first..first + out.len()` on one thread, [`LANES`] at a time: the
 /// kernel. `out[k]` receives the exit step of trajectory `first + k`, which draws only from
 /// `streams.stream(purpose, first + k)`.
 ///
-/// While every lane is busy, one round draws the noise of all lanes, then updates all iterates
-/// (a loop the compiler can vectorize) and tests them for exit together; the exit path, taken about
-/// once per trajectory, is out of line. Once the block has no trajectory left to start, the few
-/// remaining lanes run to their exits one round at a time.
+/// The noise does not depend on the iterate, so it is drawn ahead. Each round, every live lane
+/// first draws its next [`ROUND`] noise values in one loop over its own stream (the generator's
+/// state stays in registers, as in a plain loop of draws); then all lanes take [`ROUND`] steps
+/// together, [`LANES`] independent updates per step that the processor overlaps, with one exit test
+/// per step for all of them. A lane whose trajectory exits is recorded and refilled with the
+/// block's next trajectory at the start of the next round; the draws it made beyond its exit step
+/// are discarded. A trajectory therefore consumes exactly the draws a one-at-a-time loop would,
+/// in the same order, and its exit step is the same bit for bit.
 ///
 /// # Errors
 /// `Diverged` when a trajectory leaves with a non-finite iterate or has not exited after
-/// `max_steps` steps (checked every 1024 steps while all lanes are busy, so it may run up to that
-/// many steps longer before the error).
+/// `max_steps` steps (checked once per round, so it may run up to [`ROUND`] steps longer).
 pub fn escape_steps_block<P, N, E>(
     spec: &EscapeSpec<'_, P, N, E>,
     streams: &Streams,
@@ -228,135 +231,121 @@ where
         return Ok(());
     }
     let eta = spec.eta;
-    let mut lanes = Lanes {
-        w: [spec.start; LANES],
-        born: [0; LANES],
-        slot: std::array::from_fn(|l| if l < count { l } else { IDLE }),
-        rngs: std::array::from_fn(|l| streams.stream(purpose, (first + l) as u64)),
-        next: LANES.min(count),
-        clock: 0,
-    };
-    // Busy phase: all lanes hold a trajectory.
-    if count >= LANES {
-        'busy: loop {
-            for _ in 0..LIMIT_CHECK_PERIOD {
-                let mut noise = [0.0; LANES];
-                for (z, rng) in noise.iter_mut().zip(lanes.rngs.iter_mut()) {
-                    *z = spec.noise.draw(rng);
-                }
-                let mut any_exit = false;
-                for (x, z) in lanes.w.iter_mut().zip(noise) {
-                    *x -= eta * (spec.potential.derivative(*x) + z);
-                    any_exit |= !spec.exit.inside(*x);
-                }
-                lanes.clock += 1;
-                if any_exit {
-                    for l in 0..LANES {
-                        if !spec.exit.inside(lanes.w[l]) {
-                            lanes.retire(l, spec, streams, purpose, first, out)?;
-                        }
-                    }
-                    if lanes.slot.contains(&IDLE) {
-                        break 'busy;
-                    }
-                }
-            }
-            lanes.check_limit(spec.max_steps, first)?;
-        }
-    }
-    // Drain phase: fewer trajectories than lanes remain.
-    while lanes.slot.iter().any(|&s| s != IDLE) {
+    let mut w = [spec.start; LANES];
+    // Block clock at which each lane's trajectory started; position in `out` of each lane's
+    // trajectory; whether it is still running.
+    let mut born = [0u64; LANES];
+    let mut slot = [0usize; LANES];
+    let mut live = [false; LANES];
+    let mut rngs: [Stream; LANES] =
+        std::array::from_fn(|l| streams.stream(purpose, (first + l) as u64));
+    // noise[j][l]: the noise of lane l at step j of the round (step-major, so the lanes of one
+    // step are contiguous).
+    let mut noise = [[0.0f64; LANES]; ROUND];
+    let mut next = 0usize;
+    let mut clock = 0u64;
+    loop {
         for l in 0..LANES {
-            if lanes.slot[l] == IDLE {
-                continue;
-            }
-            let z = spec.noise.draw(&mut lanes.rngs[l]);
-            let x = lanes.w[l];
-            lanes.w[l] = x - eta * (spec.potential.derivative(x) + z);
-        }
-        lanes.clock += 1;
-        for l in 0..LANES {
-            if lanes.slot[l] != IDLE && !spec.exit.inside(lanes.w[l]) {
-                lanes.retire(l, spec, streams, purpose, first, out)?;
+            if !live[l] && next < count {
+                slot[l] = next;
+                rngs[l] = streams.stream(purpose, (first + next) as u64);
+                w[l] = spec.start;
+                born[l] = clock;
+                live[l] = true;
+                next += 1;
             }
         }
-        if lanes.clock % LIMIT_CHECK_PERIOD == 0 {
-            lanes.check_limit(spec.max_steps, first)?;
+        if !live.contains(&true) {
+            return Ok(());
         }
-    }
-    Ok(())
-}
-
-/// Marks an idle lane.
-const IDLE: usize = usize::MAX;
-
-/// The state of the lanes of one block.
-struct Lanes {
-    /// Iterates.
-    w: [f64; LANES],
-    /// The block clock at which each lane's trajectory started.
-    born: [u64; LANES],
-    /// Position in the block's output of each lane's trajectory, or IDLE.
-    slot: [usize; LANES],
-    /// Each lane's trajectory's own stream.
-    rngs: [Stream; LANES],
-    /// The next trajectory (position in the block) to start.
-    next: usize,
-    /// Rounds done by the block.
-    clock: u64,
-}
-
-impl Lanes {
-    /// Records lane l's exit and starts the block's next trajectory in it (or idles it).
-    #[cold]
-    #[inline(never)]
-    fn retire<P, N, E>(
-        &mut self,
-        l: usize,
-        spec: &EscapeSpec<'_, P, N, E>,
-        streams: &Streams,
-        purpose: &str,
-        first: usize,
-        out: &mut [u64],
-    ) -> Result<(), SimError> {
-        let steps = self.clock - self.born[l];
-        if !self.w[l].is_finite() {
-            return Err(SimError::Diverged {
-                step: steps,
-                reason: format!(
-                    "trajectory {} reached a non-finite iterate",
-                    first + self.slot[l]
-                ),
-            });
-        }
-        out[self.slot[l]] = steps;
-        if self.next < out.len() {
-            self.slot[l] = self.next;
-            self.rngs[l] = streams.stream(purpose, (first + self.next) as u64);
-            self.next += 1;
-        } else {
-            self.slot[l] = IDLE;
-        }
-        self.w[l] = spec.start;
-        self.born[l] = self.clock;
-        Ok(())
-    }
-
-    /// Fails when a busy lane's trajectory has run `max_steps` steps or more.
-    fn check_limit(&self, max_steps: u64, first: usize) -> Result<(), SimError> {
         for l in 0..LANES {
-            let steps = self.clock - self.born[l];
-            if self.slot[l] != IDLE && steps >= max_steps {
+            if live[l] {
+                let rng = &mut rngs[l];
+                for step in &mut noise {
+                    step[l] = spec.noise.draw(rng);
+                }
+            }
+        }
+        let mut j = 0;
+        while j < ROUND {
+            // Steps every lane until one of them is outside; a lane that exited earlier in the
+            // round was put back at the start, so only real exits (or rare re-exits of such
+            // waiting lanes, ignored below) stop this loop.
+            j += steps_until_outside(&mut w, &noise[j..], spec.potential, eta, &spec.exit);
+            if j == ROUND {
+                break;
+            }
+            let steps_now = clock + j as u64 + 1;
+            for l in 0..LANES {
+                if spec.exit.inside(w[l]) {
+                    continue;
+                }
+                if live[l] {
+                    record_exit(w[l], steps_now - born[l], first + slot[l])?;
+                    out[slot[l]] = steps_now - born[l];
+                    live[l] = false;
+                }
+                // Park the lane inside until the next round refills it (its remaining noise
+                // values this round belong to a finished trajectory and are discarded).
+                w[l] = spec.start;
+            }
+            j += 1;
+        }
+        clock += ROUND as u64;
+        for l in 0..LANES {
+            let steps = clock - born[l];
+            if live[l] && steps >= spec.max_steps {
                 return Err(SimError::Diverged {
                     step: steps,
                     reason: format!(
-                        "trajectory {} did not exit within {max_steps} steps",
-                        first + self.slot[l]
+                        "trajectory {} did not exit within {} steps",
+                        first + slot[l],
+                        spec.max_steps
                     ),
                 });
             }
         }
+    }
+}
+
+/// Takes steps w_l <- w_l - eta (L'(w_l) + noise[j][l]) for all lanes, j = 0, 1, ..., and returns
+/// the first j after which some lane is outside (its iterate left in `w`), or `noise.len()`. No
+/// calls and no stores but the iterates: the loop the processor spends its time in.
+#[inline(always)]
+fn steps_until_outside<P: Potential, E: ExitRule>(
+    w: &mut [f64; LANES],
+    noise: &[[f64; LANES]],
+    potential: &P,
+    eta: f64,
+    exit: &E,
+) -> usize {
+    let mut x = *w;
+    for (j, step) in noise.iter().enumerate() {
+        let mut outside = false;
+        for l in 0..LANES {
+            x[l] -= eta * (potential.derivative(x[l]) + step[l]);
+            outside |= !exit.inside(x[l]);
+        }
+        if outside {
+            *w = x;
+            return j;
+        }
+    }
+    *w = x;
+    noise.len()
+}
+
+/// Checks an exiting iterate: a non-finite one means the run diverged.
+#[cold]
+#[inline(never)]
+fn record_exit(w: f64, steps: u64, index: usize) -> Result<(), SimError> {
+    if w.is_finite() {
         Ok(())
+    } else {
+        Err(SimError::Diverged {
+            step: steps,
+            reason: format!("trajectory {index} reached a non-finite iterate"),
+        })
     }
 }
 
@@ -490,7 +479,7 @@ mod tests {
         };
         let err = escape_steps(&spec, &Streams::new(1), "t", 3).unwrap_err();
         assert!(
-            matches!(err, SimError::Diverged { step, .. } if (1000..=2048).contains(&step)),
+            matches!(err, SimError::Diverged { step, .. } if (1000..1000 + ROUND as u64).contains(&step)),
             "{err:?}"
         );
         // eta = 1 on the quartic: |w| grows without bound and becomes non-finite.

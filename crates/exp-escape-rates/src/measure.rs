@@ -114,7 +114,7 @@ pub fn ols_slope(
     let n = x.len() as f64;
     let mean_x = x.iter().sum::<f64>() / n;
     let sxx: f64 = x.iter().map(|v| (v - mean_x) * (v - mean_x)).sum();
-    if !(sxx > 0.0) {
+    if sxx.is_nan() || sxx <= 0.0 {
         return Err(ExperimentError::InvalidParams(
             "a slope needs at least two distinct x values".into(),
         ));

@@ -123,7 +123,7 @@ impl SaddleExit {
                 }
                 u = next;
             }
-            if !converged || !(u > 0.0) {
+            if !converged || u.is_nan() || u <= 0.0 {
                 return Err(SimError::Diverged {
                     step: u64::from(n),
                     reason: format!("inverting the gradient-descent map at {x} failed"),
