@@ -166,7 +166,6 @@ impl Measured {
 }
 
 /// Measures one configuration against the exact and chain predictions at its own temperature.
-#[allow(clippy::too_many_arguments)]
 fn measure<N: GradientNoise>(
     well: &DoubleWell,
     noise: &N,
@@ -281,7 +280,8 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     );
     let chain_times: Vec<f64> = gaussian.iter().map(|m| m.chain_steps * m.eta).collect();
     out.exact("time_units_rel_spread_chain", relative_spread(&chain_times));
-    out.exact("exact_time", gaussian[0].exact);
+    let exact_time = langevin_passage_time(&well, p.temperature)?;
+    out.exact("exact_time", exact_time);
 
     // Steps: the least-squares slope of ln(steps) on ln(eta) gives the ratio per halving 2^-slope.
     let x: Vec<f64> = gaussian.iter().map(|m| ln(m.eta)).collect();
@@ -322,7 +322,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     );
     // The same runs against the exact time at the nominal T = eta s0^2/(2b), which takes the
     // population variance s0^2 of the offsets for the data set's tr(Sigma).
-    let nominal = langevin_passage_time(&well, p.temperature)?;
+    let nominal = exact_time;
     let nominal_rel = |values: &[f64]| {
         values
             .iter()
@@ -334,11 +334,13 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         nominal_rel(&mb_values),
         propagated_interval(&mb_times, nominal_rel, &mut interval_rng),
     );
-    out.exact("minibatch_temperature", minibatch[0].temperature);
-    out.exact(
-        "minibatch_trace_sigma",
-        minibatch[0].noise_variance * minibatch[0].batch.unwrap_or(1) as f64,
-    );
+    if let Some(m) = minibatch.first() {
+        out.exact("minibatch_temperature", m.temperature);
+        out.exact(
+            "minibatch_trace_sigma",
+            m.noise_variance * m.batch.unwrap_or(1) as f64,
+        );
+    }
     let mb_chain: Vec<f64> = minibatch.iter().map(|m| m.chain_steps * m.eta).collect();
     out.exact("minibatch_gaussian_chain_rel_error_max", max_rel(&mb_chain));
 
@@ -395,7 +397,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     out.table("escape-times", table);
     out.figure(
         "escape-time-vs-eta",
-        figure(p, &well, &gaussian, &minibatch)?,
+        figure(p, &well, exact_time, &gaussian, &minibatch)?,
     );
     out.samples = gaussian
         .iter()
@@ -409,6 +411,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
 fn figure(
     p: &Params,
     well: &DoubleWell,
+    exact: f64,
     gaussian: &[Measured],
     minibatch: &[Measured],
 ) -> Result<FigureSpec, ExperimentError> {
@@ -418,7 +421,6 @@ fn figure(
     let grid: Vec<f64> = (0..=12)
         .map(|k| lo * powf(hi / lo, f64::from(k) / 12.0))
         .collect();
-    let exact = gaussian[0].exact;
     let mut chain_curve = Vec::with_capacity(grid.len());
     for &eta in &grid {
         let steps = chain_exit_steps(well, eta, 2.0 * p.temperature / eta)?;

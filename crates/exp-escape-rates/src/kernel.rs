@@ -5,8 +5,9 @@
 //! trajectory's path depends only on its index, never on the lane it ran in or on the thread. When a
 //! lane's trajectory exits, its step count is written at the trajectory's index and the lane is
 //! refilled with the next trajectory index of the block, in a fixed lane order. Nothing is allocated,
-//! locked or shared per step: the noise buffer of a block lives on its thread's stack. Blocks of trajectories are spread over the rayon pool and combined in
-//! index order ([`sgd_sim::parallel::map_indexed`]), so results do not depend on the thread count.
+//! locked or shared per step: the noise buffer of a block lives on its thread's stack. Blocks of
+//! trajectories are spread over the rayon pool and combined in index order
+//! ([`sgd_sim::parallel::map_indexed`]), so results do not depend on the thread count.
 
 use sgd_sim::SimError;
 use sgd_sim::parallel::map_indexed;
