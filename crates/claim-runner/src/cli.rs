@@ -49,6 +49,24 @@ pub enum Command {
         #[arg(long)]
         kind: String,
     },
+    /// Time the escape experiment on one thread here and in the NumPy reference implementation, on
+    /// the same parameters and trajectories, and print both wall times and their ratio. Fails
+    /// (exit 2) when this project is not at least 8x faster. NumPy is installed into a local
+    /// virtual environment under target/ when missing.
+    BenchReference {
+        /// Barrier over temperature, dL/T.
+        #[arg(long, default_value_t = 4.0)]
+        barrier_over_t: f64,
+        /// Step size.
+        #[arg(long, default_value_t = 0.01)]
+        eta: f64,
+        /// Trajectories.
+        #[arg(long, default_value_t = 2000)]
+        trajectories: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Write the JSON Schema of claim files to `claims/schema.json` (or check that it is fresh).
     Schema {
         /// Fail if the committed schema differs from the generated one, writing nothing.
@@ -166,6 +184,20 @@ pub fn run(args: &[String], out: &mut (dyn Write + Send), err: &mut (dyn Write +
         Command::VerifyClaims(args) => verify_claims(&paths, &args, out, err),
         Command::NewClaim { name, kind } => new_claim(&paths, &name, &kind, out, err),
         Command::Schema { check } => schema(&paths, check, out, err),
+        Command::BenchReference {
+            barrier_over_t,
+            eta,
+            trajectories,
+            seed,
+        } => {
+            let p = crate::reference::ReferenceParams {
+                barrier_over_t,
+                eta,
+                trajectories,
+                seed,
+            };
+            bench_reference(&paths, &p, out, err)
+        }
         Command::BuildSite { check } => build_site(&paths, check, out, err),
         Command::CheckSite { chromium } => check_site(&paths, chromium, out, err),
     }
@@ -274,6 +306,71 @@ fn check_site(
             shown(paths, &cfg.work.join("post.html"))
         );
         exit::CHECK_FAILED
+    }
+}
+
+fn bench_reference(
+    paths: &Paths,
+    p: &crate::reference::ReferenceParams,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    if !(p.barrier_over_t > 0.0
+        && p.barrier_over_t <= 12.0
+        && p.eta > 0.0
+        && p.eta < 0.1
+        && p.trajectories > 0)
+    {
+        let _ = writeln!(
+            err,
+            "error: need 0 < barrier-over-t <= 12, 0 < eta < 0.1 and trajectories > 0"
+        );
+        return exit::USAGE;
+    }
+    let python = match crate::reference::python_with_numpy(&paths.root) {
+        Ok(p) => p,
+        Err(m) => {
+            let _ = writeln!(err, "error: {m}");
+            return exit::UNAVAILABLE;
+        }
+    };
+    let rust = crate::reference::time_rust(p, 3);
+    let numpy = crate::reference::time_numpy(&paths.root, &python, p);
+    let (rust, numpy) = match (rust, numpy) {
+        (Ok(r), Ok(n)) => (r, n),
+        (Err(m), _) | (_, Err(m)) => {
+            let _ = writeln!(err, "error: {m}");
+            return exit::INTERNAL;
+        }
+    };
+    let ratio = numpy.wall_seconds / rust.wall_seconds;
+    let _ = writeln!(
+        out,
+        "escape experiment, dL/T = {}, eta = {}, {} trajectories, one thread",
+        p.barrier_over_t, p.eta, p.trajectories
+    );
+    let _ = writeln!(
+        out,
+        "  this project (best of 3): {:.3} s, {:.2} ns per trajectory-step, mean escape time {:.3}",
+        rust.wall_seconds,
+        rust.ns_per_step(),
+        rust.mean_escape_time
+    );
+    let _ = writeln!(
+        out,
+        "  NumPy reference:          {:.3} s, {:.2} ns per array step, mean escape time {:.3}",
+        numpy.wall_seconds,
+        numpy.ns_per_step(),
+        numpy.mean_escape_time
+    );
+    let _ = writeln!(
+        out,
+        "  ratio (NumPy wall / this project's wall): {ratio:.1}x (goal: at least 8x)"
+    );
+    if ratio >= 8.0 {
+        exit::OK
+    } else {
+        exit::CLAIM_FAILED
     }
 }
 

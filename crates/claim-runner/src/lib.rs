@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod families;
+pub mod reference;
 pub mod scaffold;
 pub mod schema;
 pub mod verify;
