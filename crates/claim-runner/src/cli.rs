@@ -2,13 +2,15 @@
 
 use crate::exit;
 use crate::families;
-use crate::verify::{self, ClaimReport, Paths, Selection};
-use claim_spec::Status;
-use clap::{Parser, Subcommand, ValueEnum};
-use std::io::Write;
+use crate::verify::{self, ClaimReport, Paths, Selection, Shard};
+use claim_spec::{LoadedClaim, Status};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// sgd-claims: every claim of the post, measured.
 #[derive(Debug, Parser)]
@@ -35,23 +37,64 @@ pub enum Format {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run claims, check their bounds, write results and figures.
-    VerifyClaims {
-        /// Claim ids to run (default: all).
-        ids: Vec<String>,
-        /// Only the claims of this family.
-        #[arg(long, value_name = "F")]
-        family: Option<String>,
-        /// Worker threads (default: all cores). Results do not depend on it.
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-        jobs: Option<u16>,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-        /// Also rerun every selected claim with K seeds derived from its own, writing nothing, and
-        /// report how many passed; a claim that passes only on its own seed is flagged FRAGILE.
-        #[arg(long, value_name = "K")]
-        seeds: Option<u64>,
+    VerifyClaims(VerifyArgs),
+    /// Write a new claim file `claims/<family>/<id>.yaml` for an existing kind, ready to edit.
+    NewClaim {
+        /// `<family>/<id>`.
+        name: String,
+        /// The experiment kind, `<family>/<name>`.
+        #[arg(long)]
+        kind: String,
     },
+    /// Write the JSON Schema of claim files to `claims/schema.json` (or check that it is fresh).
+    Schema {
+        /// Fail if the committed schema differs from the generated one, writing nothing.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// Arguments of `verify-claims`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Claim ids to run (default: all).
+    pub ids: Vec<String>,
+    /// Only the claims of this family.
+    #[arg(long, value_name = "F")]
+    pub family: Option<String>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Run only shard K of N (for example `2/3`); shards split the claims deterministically and
+    /// their results merge by file.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Rerun claims whose committed result is still valid (same claim file, seed and code).
+    #[arg(long)]
+    pub force: bool,
+    /// Multiply trajectory and replica counts by S (tighter intervals; the bounds still apply).
+    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = parse_scale)]
+    pub scale: f64,
+    /// Also rerun every selected claim with K seeds derived from its own, writing nothing, and
+    /// report how many passed; a claim that passes only on its own seed is flagged FRAGILE.
+    #[arg(long, value_name = "K", conflicts_with = "drift")]
+    pub seeds: Option<u64>,
+    /// Rerun, write nothing, and fail where fresh metrics differ from the committed ones by more
+    /// than their statistical error allows (the regression check for other machines).
+    #[arg(long)]
+    pub drift: bool,
+}
+
+fn parse_scale(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if v.is_finite() && v > 0.0 && v <= 1000.0 {
+        Ok(v)
+    } else {
+        Err(format!("scale must be in (0, 1000], got {v}"))
+    }
 }
 
 /// Entry point for the binary: parses `std::env::args`, prints to the terminal, returns the exit code.
@@ -96,83 +139,222 @@ pub fn run(args: &[String], out: &mut (dyn Write + Send), err: &mut (dyn Write +
     };
     let paths = Paths::new(cli.root.clone().unwrap_or_else(find_root));
     match cli.command {
-        Command::VerifyClaims {
-            ids,
-            family,
-            jobs,
-            format,
-            seeds: None,
-        } => verify_claims(&paths, Selection { ids, family }, jobs, format, out, err),
-        Command::VerifyClaims {
-            ids,
-            family,
-            jobs,
-            seeds: Some(k),
-            ..
-        } => verify_seeds(&paths, Selection { ids, family }, jobs, k, out, err),
+        Command::VerifyClaims(args) => verify_claims(&paths, &args, out, err),
+        Command::NewClaim { name, kind } => new_claim(&paths, &name, &kind, out, err),
+        Command::Schema { check } => schema(&paths, check, out, err),
     }
 }
 
-fn verify_claims(
+fn schema(
     paths: &Paths,
-    selection: Selection,
-    jobs: Option<u16>,
-    format: Format,
+    check: bool,
     out: &mut (dyn Write + Send),
     err: &mut (dyn Write + Send),
 ) -> u8 {
+    let bytes = crate::schema::claim_schema_bytes(&families::registry());
+    let path = paths.claims().join("schema.json");
+    if check {
+        if std::fs::read(&path).ok().as_deref() == Some(&bytes[..]) {
+            let _ = writeln!(out, "{} is fresh", path.display());
+            return exit::OK;
+        }
+        let _ = writeln!(
+            err,
+            "error: {} is stale or missing; run `cargo xtask schema` and commit it",
+            path.display()
+        );
+        return exit::CLAIM_FAILED;
+    }
+    match claim_spec::result::write_atomic(&path, &bytes) {
+        Ok(()) => {
+            let _ = writeln!(out, "wrote {}", path.display());
+            exit::OK
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+            exit::INTERNAL
+        }
+    }
+}
+
+fn new_claim(
+    paths: &Paths,
+    name: &str,
+    kind: &str,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    let (family, id) = match crate::scaffold::parse_name(name) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return exit::USAGE;
+        }
+    };
     let registry = families::registry();
-    let claims = match verify::load(paths, &registry) {
+    let existing = match verify::load(paths, &registry) {
         Ok(c) => c,
         Err(errors) => {
             for e in &errors {
                 let _ = writeln!(err, "error: {e}");
             }
-            let _ = writeln!(
-                err,
-                "{} problem(s) in claim files; nothing was run",
-                errors.len()
-            );
+            let _ = writeln!(err, "fix the claim files above first; nothing was written");
             return exit::INVALID_CLAIMS;
         }
     };
-    let selected = match verify::select(&claims, &selection) {
-        Ok(s) => s,
-        Err(m) => {
-            let _ = writeln!(err, "error: {m}");
+    let text = match crate::scaffold::new_claim_text(&registry, &existing, &family, &id, kind) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
             return exit::USAGE;
         }
     };
-    if let Err(m) = verify::prepare_output_dirs(paths) {
-        let _ = writeln!(err, "error: {m}");
+    let dir = paths.claims().join(&family);
+    let path = dir.join(format!("{id}.yaml"));
+    if path.exists() {
+        let _ = writeln!(err, "error: {} exists already", path.display());
+        return exit::USAGE;
+    }
+    if let Err(e) = std::fs::create_dir_all(&dir)
+        .and_then(|()| claim_spec::result::write_atomic(&path, text.as_bytes()))
+    {
+        let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
         return exit::INTERNAL;
     }
+    let _ = writeln!(
+        out,
+        "wrote {}
+next: edit its title, section, statement and bounds, then `cargo xtask verify-claims {id}`",
+        path.display()
+    );
+    exit::OK
+}
+
+fn thread_pool(jobs: Option<u16>) -> Result<(rayon::ThreadPool, usize), String> {
     let threads = jobs.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     );
-    let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map(|p| (p, threads))
+        .map_err(|e| format!("cannot start {threads} worker threads: {e}"))
+}
+
+/// Loads and selects claims; on failure returns the exit code after printing the problems.
+fn load_and_select(
+    paths: &Paths,
+    args: &VerifyArgs,
+    err: &mut (dyn Write + Send),
+) -> Result<Vec<LoadedClaim>, u8> {
+    let registry = families::registry();
+    let claims = verify::load(paths, &registry).map_err(|errors| {
+        for e in &errors {
+            let _ = writeln!(err, "error: {e}");
+        }
+        let _ = writeln!(
+            err,
+            "{} problem(s) in claim files; nothing was run",
+            errors.len()
+        );
+        exit::INVALID_CLAIMS
+    })?;
+    let selection = Selection {
+        ids: args.ids.clone(),
+        family: args.family.clone(),
+    };
+    let selected = verify::select(&claims, &selection).map_err(|m| {
+        let _ = writeln!(err, "error: {m}");
+        exit::USAGE
+    })?;
+    let selected = match args.shard {
+        Some(s) => verify::shard(&selected, s),
+        None => selected,
+    };
+    Ok(selected.into_iter().cloned().collect())
+}
+
+fn verify_claims(
+    paths: &Paths,
+    args: &VerifyArgs,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    let claims = match load_and_select(paths, args, err) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let selected: Vec<&LoadedClaim> = claims.iter().collect();
+    let (pool, threads) = match thread_pool(args.jobs) {
         Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(err, "error: cannot start {threads} worker threads: {e}");
+        Err(m) => {
+            let _ = writeln!(err, "error: {m}");
             return exit::INTERNAL;
         }
     };
+    if let Some(k) = args.seeds {
+        return verify_seeds(&pool, &selected, k, args.scale, out);
+    }
+    if args.drift {
+        return verify_drift(paths, &pool, &selected, args.scale, out);
+    }
+    if let Err(m) = verify::prepare_output_dirs(paths) {
+        let _ = writeln!(err, "error: {m}");
+        return exit::INTERNAL;
+    }
     let width = selected.iter().map(|c| c.claim.id.len()).max().unwrap_or(0);
     let start = Instant::now();
+    let progress = Progress::new(selected.len());
     let out_lock = Mutex::new(&mut *out);
-    let on_done = |r: &ClaimReport| {
-        if format == Format::Human {
-            if let Ok(mut o) = out_lock.lock() {
-                let _ = write!(o, "{}", human_line(r, width));
-            }
+    let print = |text: &str| {
+        if args.format == Format::Human {
+            progress.suspend(|| {
+                if let Ok(mut o) = out_lock.lock() {
+                    let _ = write!(o, "{text}");
+                }
+            });
         }
     };
-    let reports = pool.install(|| verify::run_and_write(paths, &selected, 1.0, &on_done));
+    // Claims and their trajectories share one pool: a slow claim's trajectories fill idle cores.
+    let reports: Vec<Result<ClaimReport, String>> = pool.install(|| {
+        selected
+            .par_iter()
+            .with_max_len(1)
+            .map(|c| {
+                if !args.force {
+                    if let Some(committed) = verify::reusable_result(paths, c, args.scale) {
+                        let rep = verify::report(
+                            &verify::RunOutput {
+                                result: committed,
+                                svgs: Vec::new(),
+                            },
+                            0.0,
+                        );
+                        print(&format!(
+                            "{}      (unchanged since its committed result; --force reruns)\n",
+                            human_line(&rep, width).trim_end()
+                        ));
+                        progress.finished();
+                        return Ok(rep);
+                    }
+                }
+                let spinner = progress.start(&c.claim.id);
+                let t = Instant::now();
+                let output = verify::run_claim(c, c.claim.seed, args.scale);
+                verify::write_outputs(paths, &output)?;
+                let rep = verify::report(&output, t.elapsed().as_secs_f64());
+                progress.done(spinner);
+                print(&human_line(&rep, width));
+                Ok(rep)
+            })
+            .collect()
+    });
+    progress.clear();
     let out = out_lock
         .into_inner()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let reports = match reports {
+    let reports: Vec<ClaimReport> = match reports.into_iter().collect() {
         Ok(r) => r,
         Err(m) => {
             let _ = writeln!(err, "error: {m}");
@@ -182,7 +364,7 @@ fn verify_claims(
     let passed = reports.iter().filter(|r| r.status == Status::Pass).count();
     let failed = reports.iter().filter(|r| r.status == Status::Fail).count();
     let errored = reports.iter().filter(|r| r.status == Status::Error).count();
-    match format {
+    match args.format {
         Format::Human => {
             let _ = writeln!(
                 out,
@@ -215,51 +397,14 @@ fn verify_claims(
     }
 }
 
-fn thread_pool(jobs: Option<u16>) -> Result<(rayon::ThreadPool, usize), String> {
-    let threads = jobs.map_or_else(
-        || std::thread::available_parallelism().map_or(1, |n| n.get()),
-        usize::from,
-    );
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map(|p| (p, threads))
-        .map_err(|e| format!("cannot start {threads} worker threads: {e}"))
-}
-
 fn verify_seeds(
-    paths: &Paths,
-    selection: Selection,
-    jobs: Option<u16>,
+    pool: &rayon::ThreadPool,
+    selected: &[&LoadedClaim],
     k: u64,
+    scale: f64,
     out: &mut (dyn Write + Send),
-    err: &mut (dyn Write + Send),
 ) -> u8 {
-    let registry = families::registry();
-    let claims = match verify::load(paths, &registry) {
-        Ok(c) => c,
-        Err(errors) => {
-            for e in &errors {
-                let _ = writeln!(err, "error: {e}");
-            }
-            return exit::INVALID_CLAIMS;
-        }
-    };
-    let selected = match verify::select(&claims, &selection) {
-        Ok(s) => s,
-        Err(m) => {
-            let _ = writeln!(err, "error: {m}");
-            return exit::USAGE;
-        }
-    };
-    let (pool, _) = match thread_pool(jobs) {
-        Ok(p) => p,
-        Err(m) => {
-            let _ = writeln!(err, "error: {m}");
-            return exit::INTERNAL;
-        }
-    };
-    let reports = pool.install(|| verify::seed_robustness(&selected, k, 1.0));
+    let reports = pool.install(|| verify::seed_robustness(selected, k, scale));
     let mut all_pass = true;
     for r in &reports {
         let passed = r.runs.iter().filter(|x| x.1).count();
@@ -271,11 +416,11 @@ fn verify_seeds(
             "FAIL"
         };
         all_pass &= label == "PASS";
+        let own = if r.own_seed_passes { "passes" } else { "fails" };
         let _ = writeln!(
             out,
-            "{label:<7} {}  own seed {}, {passed}/{} derived seeds pass",
+            "{label:<7} {}  own seed {own}, {passed}/{} derived seeds pass",
             r.id,
-            if r.own_seed_passes { "passes" } else { "fails" },
             r.runs.len()
         );
         for (seed, ok, why) in &r.runs {
@@ -288,6 +433,114 @@ fn verify_seeds(
         exit::OK
     } else {
         exit::CLAIM_FAILED
+    }
+}
+
+fn verify_drift(
+    paths: &Paths,
+    pool: &rayon::ThreadPool,
+    selected: &[&LoadedClaim],
+    scale: f64,
+    out: &mut (dyn Write + Send),
+) -> u8 {
+    let outputs: Vec<verify::RunOutput> = pool.install(|| {
+        selected
+            .par_iter()
+            .with_max_len(1)
+            .map(|c| verify::run_claim(c, c.claim.seed, scale))
+            .collect()
+    });
+    let mut ok = true;
+    for o in &outputs {
+        let Ok(committed) = claim_spec::ResultFile::read(&paths.result_file(&o.result.id)) else {
+            ok = false;
+            let _ = writeln!(
+                out,
+                "DRIFT   {}  no committed result to compare with",
+                o.result.id
+            );
+            continue;
+        };
+        let d = verify::drift(&committed, &o.result);
+        let label = if d.drifted.is_empty() {
+            "SAME"
+        } else {
+            "DRIFT"
+        };
+        ok &= d.drifted.is_empty();
+        let _ = writeln!(
+            out,
+            "{label:<7} {}  ({} exact value(s) differ)",
+            d.id,
+            d.differing_exact.len()
+        );
+        for m in &d.drifted {
+            let _ = writeln!(out, "        {m}");
+        }
+    }
+    if ok { exit::OK } else { exit::CLAIM_FAILED }
+}
+
+/// Progress on a terminal: a spinner per running claim and an overall bar, on standard error.
+/// Hidden when standard error is not a terminal or under CI, where the plain lines suffice.
+struct Progress {
+    multi: MultiProgress,
+    total: Option<ProgressBar>,
+}
+
+impl Progress {
+    fn new(n: usize) -> Self {
+        let visible = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
+        let multi = MultiProgress::with_draw_target(if visible {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let total = visible.then(|| {
+            let bar = multi.add(ProgressBar::new(n as u64));
+            if let Ok(style) =
+                ProgressStyle::with_template("{bar:30} {pos}/{len} claims, {elapsed}")
+            {
+                bar.set_style(style);
+            }
+            bar
+        });
+        Self { multi, total }
+    }
+
+    fn start(&self, id: &str) -> Option<ProgressBar> {
+        self.total.as_ref()?;
+        let s = self.multi.insert(0, ProgressBar::new_spinner());
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed}") {
+            s.set_style(style);
+        }
+        s.set_message(id.to_owned());
+        s.enable_steady_tick(Duration::from_millis(120));
+        Some(s)
+    }
+
+    fn done(&self, spinner: Option<ProgressBar>) {
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+            self.multi.remove(&s);
+        }
+        self.finished();
+    }
+
+    fn finished(&self) {
+        if let Some(t) = &self.total {
+            t.inc(1);
+        }
+    }
+
+    fn suspend<F: FnOnce()>(&self, f: F) {
+        self.multi.suspend(f);
+    }
+
+    fn clear(&self) {
+        if let Some(t) = &self.total {
+            t.finish_and_clear();
+        }
     }
 }
 

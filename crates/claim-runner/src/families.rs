@@ -69,7 +69,7 @@ pub fn registry() -> Registry {
 }
 
 /// The `code_version` of results of `family`: a hash of the family crate's sources and of the core
-/// crates that produce results (the simulation core and the claim contract).
+/// crates that produce its outputs (the simulation core, the claim contract and the figures).
 pub fn code_version(family: &str) -> String {
     let family_hash = FAMILIES
         .iter()

@@ -10,6 +10,8 @@
 
 pub mod cli;
 pub mod families;
+pub mod scaffold;
+pub mod schema;
 pub mod verify;
 
 /// Exit codes of the runner (DESIGN.md, "Command line"; BSD sysexits for 64 and 65).

@@ -10,7 +10,6 @@ use claim_spec::{
 };
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// Claims whose estimated cost exceeds this many elementary steps are refused before running
 /// (about five minutes on one core).
@@ -175,10 +174,13 @@ pub fn run_claim(loaded: &LoadedClaim, seed: u64, scale: f64) -> RunOutput {
         }
     };
     if let Some((name, m)) = outcome.first_non_finite_metric() {
-        let reason = format!(
-            "run failed: metric `{name}` is not finite (value {}, interval {:?})",
-            m.value, m.ci
-        );
+        let what = if m.value.is_finite() {
+            "its interval"
+        } else {
+            "its value"
+        };
+        let reason =
+            format!("run failed: metric `{name}` is not finite ({what} is not a finite number)");
         return RunOutput {
             result: ResultFile::new(loaded, seed, scale, &code_version, Err(reason)),
             svgs: Vec::new(),
@@ -235,10 +237,25 @@ pub fn prepare_output_dirs(paths: &Paths) -> Result<(), String> {
     for dir in [paths.results(), paths.figures()] {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        remove_stale_partials(&dir);
         let probe = tempfile_probe(&dir);
         probe.map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
     }
     Ok(())
+}
+
+/// Removes temporary files a killed run left behind (`.tmp-*.partial`); the files they were to
+/// replace are intact, because every write is a rename.
+fn remove_stale_partials(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".tmp-") && name.ends_with(".partial") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 fn tempfile_probe(dir: &Path) -> std::io::Result<()> {
@@ -258,33 +275,6 @@ pub fn report(output: &RunOutput, seconds: f64) -> ClaimReport {
         problems: r.problems.clone(),
         seconds,
     }
-}
-
-/// Runs the claims on the current rayon pool (claims and their trajectories share it), writing
-/// each claim's outputs as it finishes and calling `on_done` with its report. Reports come back in
-/// claim order.
-///
-/// # Errors
-/// The first write error.
-pub fn run_and_write(
-    paths: &Paths,
-    claims: &[&LoadedClaim],
-    scale: f64,
-    on_done: &(dyn Fn(&ClaimReport) + Sync),
-) -> Result<Vec<ClaimReport>, String> {
-    let results: Vec<Result<ClaimReport, String>> = claims
-        .par_iter()
-        .with_max_len(1)
-        .map(|c| {
-            let start = Instant::now();
-            let output = run_claim(c, c.claim.seed, scale);
-            write_outputs(paths, &output)?;
-            let rep = report(&output, start.elapsed().as_secs_f64());
-            on_done(&rep);
-            Ok(rep)
-        })
-        .collect();
-    results.into_iter().collect()
 }
 
 /// How one claim fared under other seeds.
@@ -348,4 +338,145 @@ pub fn seed_robustness(claims: &[&LoadedClaim], k: u64, scale: f64) -> Vec<SeedR
             }
         })
         .collect()
+}
+
+/// A deterministic slice of the claims: shard `index` (1-based) of `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// 1..=count.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, n) = s
+            .split_once('/')
+            .ok_or_else(|| format!("shard `{s}` is not K/N"))?;
+        let index: usize = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard index `{k}` is not a number"))?;
+        let count: usize = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard count `{n}` is not a number"))?;
+        if count == 0 || index == 0 || index > count {
+            return Err(format!("shard {index}/{count}: need 1 <= K <= N"));
+        }
+        Ok(Self { index, count })
+    }
+}
+
+/// The claims of one shard. Claims are dealt by estimated cost, largest first, each to the shard
+/// with the least work so far (ties to the lower shard), so the split is balanced and depends only
+/// on the claim files: shards run on different machines merge by file into the unsharded result.
+pub fn shard<'a>(claims: &[&'a LoadedClaim], shard: Shard) -> Vec<&'a LoadedClaim> {
+    let mut order: Vec<usize> = (0..claims.len()).collect();
+    order.sort_by(|&a, &b| {
+        claims[b]
+            .params
+            .estimated_work
+            .total_cmp(&claims[a].params.estimated_work)
+            .then_with(|| claims[a].claim.id.cmp(&claims[b].claim.id))
+    });
+    let mut load = vec![0.0f64; shard.count];
+    let mut owner = vec![0usize; claims.len()];
+    for i in order {
+        let k = (0..shard.count)
+            .min_by(|&x, &y| load[x].total_cmp(&load[y]).then(x.cmp(&y)))
+            .unwrap_or(0);
+        load[k] += claims[i].params.estimated_work.max(1.0);
+        owner[i] = k;
+    }
+    claims
+        .iter()
+        .zip(owner)
+        .filter(|(_, k)| *k + 1 == shard.index)
+        .map(|(c, _)| *c)
+        .collect()
+}
+
+/// The committed result of a claim when it is still valid for the same inputs: same claim bytes,
+/// seed, scale and code version, and every figure file present. Results are deterministic, so
+/// rerunning such a claim would write the same bytes.
+pub fn reusable_result(paths: &Paths, loaded: &LoadedClaim, scale: f64) -> Option<ResultFile> {
+    let committed = ResultFile::read(&paths.result_file(&loaded.claim.id)).ok()?;
+    let p = &committed.provenance;
+    let same = p.claim_sha256 == loaded.sha256
+        && p.seed == loaded.claim.seed
+        && p.scale == scale
+        && p.code_version == families::code_version(&loaded.family)
+        && committed
+            .figures
+            .iter()
+            .all(|f| paths.site().join(f).is_file());
+    same.then_some(committed)
+}
+
+/// How one claim's fresh metrics compare with the committed ones.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DriftReport {
+    /// The claim id.
+    pub id: String,
+    /// Metrics whose fresh and committed values differ by more than 4 combined standard errors,
+    /// or changes of status or verdict.
+    pub drifted: Vec<String>,
+    /// Metrics without an interval whose values differ (information: a different bit of input
+    /// changes a stochastic run entirely, and their checks still decide pass or fail).
+    pub differing_exact: Vec<String>,
+}
+
+/// The 95% interval's implied standard error (half-width / 1.96).
+fn implied_se(ci: [f64; 2]) -> f64 {
+    (ci[1] - ci[0]) / (2.0 * sgd_sim::stats::Z95)
+}
+
+/// Compares a fresh result with the committed one (DESIGN.md, the drift check).
+pub fn drift(committed: &ResultFile, fresh: &ResultFile) -> DriftReport {
+    let mut drifted = Vec::new();
+    let mut differing_exact = Vec::new();
+    if committed.status != fresh.status {
+        drifted.push(format!(
+            "status {:?} -> {:?}",
+            committed.status, fresh.status
+        ));
+    }
+    if committed.verdict != fresh.verdict {
+        drifted.push(format!(
+            "verdict {:?} -> {:?}",
+            committed.verdict, fresh.verdict
+        ));
+    }
+    for (name, old) in &committed.metrics {
+        let Some(new) = fresh.metrics.get(name) else {
+            drifted.push(format!("{name}: no longer produced"));
+            continue;
+        };
+        match (old.ci, new.ci) {
+            (Some(a), Some(b)) => {
+                let se = (implied_se(a).powi(2) + implied_se(b).powi(2)).sqrt();
+                let z = (new.value - old.value).abs() / se;
+                if !(z <= 4.0) && new.value != old.value {
+                    drifted.push(format!(
+                        "{name}: {} -> {} ({z:.1} combined SE)",
+                        old.value, new.value
+                    ));
+                }
+            }
+            _ => {
+                let scale = old.value.abs().max(new.value.abs()).max(f64::MIN_POSITIVE);
+                if (new.value - old.value).abs() > 1e-9 * scale {
+                    differing_exact.push(format!("{name}: {} -> {}", old.value, new.value));
+                }
+            }
+        }
+    }
+    DriftReport {
+        id: fresh.id.clone(),
+        drifted,
+        differing_exact,
+    }
 }

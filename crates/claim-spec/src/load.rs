@@ -42,6 +42,14 @@ pub fn parse_yaml<T: DeserializeOwned>(source: &str) -> Result<T, YamlError> {
             None => text,
         };
         let (key, suggestion) = key_and_suggestion(&message);
+        // The key is reported on its own; drop serde_yaml's "path: " prefix from the message.
+        let message = match &key {
+            Some(k) => message
+                .strip_prefix(&format!("{k}: "))
+                .map(str::to_owned)
+                .unwrap_or(message),
+            None => message,
+        };
         YamlError {
             line: location.as_ref().map(|l| l.line()),
             column: location.as_ref().map(|l| l.column()),

@@ -9,6 +9,9 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::prelude::*;
 
+/// Hash of this crate's sources, part of every result's `code_version` (figures are outputs too).
+pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
+
 /// Width of one panel, pixels.
 pub const PANEL_WIDTH: u32 = 560;
 /// Height of a figure, pixels.

@@ -28,7 +28,8 @@ pub fn generate_least_squares(
     rng: &mut Stream,
 ) -> Result<(LeastSquares, Vec<f64>), SimError> {
     let d = spec.spectrum.len();
-    if spec.spectrum.iter().any(|&s| !(s >= 0.0 && s.is_finite())) || !(spec.label_noise >= 0.0) {
+    let valid = |x: f64| x.is_finite() && x >= 0.0;
+    if !spec.spectrum.iter().all(|&s| valid(s)) || !valid(spec.label_noise) {
         return Err(SimError::InvalidInput(
             "spectrum and label noise must be finite and non-negative".into(),
         ));

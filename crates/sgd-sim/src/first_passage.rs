@@ -91,7 +91,7 @@ pub fn mean_first_passage_time<L: Fn(f64) -> f64>(
     b: f64,
     quadrature: Quadrature,
 ) -> Result<PassageTime, SimError> {
-    if !(lower < x0 && x0 < b) || ![lower, x0, b].iter().all(|v| v.is_finite()) {
+    if !(lower < x0 && x0 < b && [lower, x0, b].iter().all(|v| v.is_finite())) {
         return Err(SimError::InvalidInput(format!(
             "first passage needs lower < x0 < b, got {lower}, {x0}, {b}"
         )));

@@ -100,11 +100,13 @@ impl Objective for DenseQuadratic {
     fn gradient(&self, w: &[f64], out: &mut [f64]) {
         let d = self.dim();
         for (i, o) in out.iter_mut().enumerate().take(d) {
-            let mut s = 0.0;
-            for j in 0..d {
-                s += self.hessian[[i, j]] * (w[j] - self.minimizer[j]);
-            }
-            *o = s;
+            let row = self.hessian.row(i);
+            *o = row
+                .iter()
+                .zip(w)
+                .zip(&self.minimizer)
+                .map(|((h, w), m)| h * (w - m))
+                .sum();
         }
     }
 }

@@ -3,7 +3,7 @@
 /// Composite Simpson's rule for the integral of f over [a, b] with `intervals` subintervals
 /// (rounded up to even); error O(h^4 f'''') (Press et al., *Numerical Recipes*, 3rd ed., 4.1).
 pub fn simpson<F: Fn(f64) -> f64>(f: F, a: f64, b: f64, intervals: usize) -> f64 {
-    let n = (intervals.max(2) + 1) / 2 * 2;
+    let n = intervals.max(2).div_ceil(2) * 2;
     let h = (b - a) / n as f64;
     let mut s = f(a) + f(b);
     for k in 1..n {

@@ -70,7 +70,7 @@ pub fn run_sgd<O: GradientOracle + ?Sized>(
         let mut bad = false;
         for (wi, gi) in w.iter_mut().zip(&g) {
             *wi -= eta * gi;
-            bad |= !(wi.abs() <= run.divergence_bound);
+            bad |= wi.is_nan() || wi.abs() > run.divergence_bound;
         }
         if bad {
             return Err(SimError::Diverged {

@@ -45,7 +45,7 @@ impl Estimate {
 /// The 0.975 quantile of Student's t with n - 1 degrees of freedom (Z95 beyond 1000 samples,
 /// where the two differ by less than 0.1%).
 pub fn t_quantile_975(n: usize) -> f64 {
-    if n > 1000 || n < 2 {
+    if !(2..=1000).contains(&n) {
         return Z95;
     }
     StudentsT::new(0.0, 1.0, (n - 1) as f64)
