@@ -255,14 +255,20 @@ mod tests {
     #[test]
     fn defaults_validate_and_bad_values_name_their_key() {
         assert!(Params::default().validate().is_ok());
-        let mut p = Params::default();
-        p.batch_sizes = vec![1, 4, 2];
+        let p = Params {
+            batch_sizes: vec![1, 4, 2],
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "batch_sizes[2]");
-        let mut p = Params::default();
-        p.examples_per_size = 100;
+        let p = Params {
+            examples_per_size: 100,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "examples_per_size");
-        let mut p = Params::default();
-        p.label_noise = f64::INFINITY;
+        let p = Params {
+            label_noise: f64::INFINITY,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "label_noise");
     }
 

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use sgd_sim::parallel::trajectories;
 use sgd_sim::rng::Stream;
 use sgd_sim::sampler::{BatchSampler, SamplerKind};
-use sgd_sim::stats::{Z95, mean_estimate, wilson_interval};
+use sgd_sim::stats::{Z95, bootstrap_ci95, mean_estimate, wilson_interval};
 
 /// Parameters of `scaling-rules/instability-remedies`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -236,13 +236,15 @@ pub fn run_one(
             continue;
         }
         let mut g = a_b * w - xy_b;
-        if let Some(c) = cell.clip {
-            if g.abs() > c {
-                g = c.copysign(g);
-            }
+        if let Some(c) = cell.clip
+            && g.abs() > c
+        {
+            g = c.copysign(g);
         }
         w -= cell.eta * g;
-        if !(w.abs() <= p.divergence_threshold) {
+        // A NaN iterate compares false, so it counts as diverged too.
+        let bounded = w.abs() <= p.divergence_threshold;
+        if !bounded {
             diverged_at = Some(t + 1);
             continue;
         }
@@ -256,7 +258,7 @@ pub fn run_one(
         let mid = window.len() / 2;
         window.select_nth_unstable_by(mid, f64::total_cmp);
         let upper = window[mid];
-        let median = if window.len() % 2 == 0 {
+        let median = if window.len().is_multiple_of(2) {
             let lower = window[..mid]
                 .iter()
                 .copied()
@@ -399,6 +401,15 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         } else {
             Some(sgd_sim::stats::median(&medians))
         };
+        if let (Some(m), true) = (median_loss, medians.len() >= 2) {
+            // Median over bounded runs of their final-window median loss, percentile bootstrap.
+            let mut rng = streams.stream("bootstrap", ci as u64);
+            let interval = bootstrap_ci95(medians.len(), 400, &mut rng, |idx| {
+                let resample: Vec<f64> = idx.iter().map(|&i| medians[i]).collect();
+                sgd_sim::stats::median(&resample)
+            });
+            out.with_interval(&format!("median_window_loss_{name}"), m, interval);
+        }
         let bounded_max = cell_runs
             .iter()
             .filter(|o| o.diverged_at.is_none())
@@ -559,14 +570,20 @@ mod tests {
     #[test]
     fn defaults_validate_and_bad_values_name_their_key() {
         assert!(Params::default().validate().is_ok());
-        let mut p = Params::default();
-        p.intermediate_batch = 101;
+        let p = Params {
+            intermediate_batch: 101,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "intermediate_batch");
-        let mut p = Params::default();
-        p.steps = 10;
+        let p = Params {
+            steps: 10,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "steps");
-        let mut p = Params::default();
-        p.clip_norm = -1.0;
+        let p = Params {
+            clip_norm: -1.0,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "clip_norm");
     }
 

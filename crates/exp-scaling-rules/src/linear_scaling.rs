@@ -161,7 +161,7 @@ impl ExperimentParams for Params {
             }
         }
         let unit = self.curve_example_unit();
-        if self.curve_examples % unit != 0 || self.curve_examples < unit {
+        if !self.curve_examples.is_multiple_of(unit) || self.curve_examples < unit {
             return Err(ParamError::new(
                 "curve_examples",
                 format!("must be a positive multiple of every curve batch size ({unit})"),
@@ -953,17 +953,25 @@ mod tests {
     #[test]
     fn defaults_validate_and_bad_values_name_their_key() {
         assert!(Params::default().validate().is_ok());
-        let mut p = Params::default();
-        p.k_values = vec![1, 2, 200];
+        let p = Params {
+            k_values: vec![1, 2, 200],
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "k_values[2]");
-        let mut p = Params::default();
-        p.curve_examples = 5001;
+        let p = Params {
+            curve_examples: 5001,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "curve_examples");
-        let mut p = Params::default();
-        p.base_eta = f64::NAN;
+        let p = Params {
+            base_eta: f64::NAN,
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "base_eta");
-        let mut p = Params::default();
-        p.curve_k_values = vec![2, 5];
+        let p = Params {
+            curve_k_values: vec![2, 5],
+            ..Params::default()
+        };
         assert_eq!(p.validate().unwrap_err().key, "curve_k_values");
     }
 }

@@ -206,7 +206,7 @@ pub fn run_coupled_curves(
             let example_noise = noise_sd * standard_normal(rng);
             for (k, chain) in chains.iter().enumerate() {
                 pending[k] += example_noise;
-                if seen % chain.batch == 0 {
+                if seen.is_multiple_of(chain.batch) {
                     let gradient = curvature * w[k] + pending[k] / chain.batch as f64;
                     w[k] -= chain.eta * gradient;
                     pending[k] = 0.0;

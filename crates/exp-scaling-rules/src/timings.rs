@@ -27,32 +27,24 @@ pub const EXAMPLES_RATIO_MIN: f64 = 2.0;
 /// The lower bound of updates/s at the smallest b over the largest (CLAIMS.md).
 pub const UPDATES_RATIO_MIN: f64 = 10.0;
 
-/// The machine the timings come from.
+/// The machine the timings come from (the keys the post prints, in this order).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Machine {
-    /// Logical CPUs listed in /proc/cpuinfo (or reported by the OS).
-    pub logical_cpus: usize,
     /// The CPU model from /proc/cpuinfo.
-    pub cpu_model: String,
+    pub cpu: String,
+    /// Logical CPUs listed in /proc/cpuinfo (or reported by the OS).
+    pub cores: usize,
     /// `rustc --version`.
     pub rustc: String,
     /// Operating system and architecture.
     pub os: String,
-}
-
-/// The benchmarked model.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelInfo {
-    /// What the step is.
-    pub description: String,
-    /// Examples N.
-    pub samples: usize,
-    /// Parameters d.
-    pub parameters: usize,
+    /// The load average over 1, 5 and 15 minutes when the file was written (/proc/loadavg): other
+    /// work on the machine slows the timed steps.
+    pub load_average: String,
 }
 
 /// One batch size.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct TimingRow {
     /// b.
     pub batch_size: usize,
@@ -81,7 +73,19 @@ pub struct RatioCheck {
     pub pass: bool,
 }
 
-/// The timing file `site/_data/timings.json`.
+/// The columns of the timing table, in row order.
+pub const COLUMNS: [&str; 7] = [
+    "batch_size",
+    "microseconds_per_step",
+    "microseconds_per_step_lo",
+    "microseconds_per_step_hi",
+    "updates_per_s",
+    "examples_per_s",
+    "working_set_bytes",
+];
+
+/// The timing file `site/_data/timings.json`: `machine`, `columns` and `rows` as the post's
+/// template expects (site/_templates/README.md), plus the provenance and the ratio checks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TimingFile {
     /// The command that wrote it.
@@ -90,14 +94,31 @@ pub struct TimingFile {
     pub benchmark: String,
     /// Which criterion statistic the times are.
     pub statistic: String,
-    /// The model.
-    pub model: ModelInfo,
+    /// The timed step.
+    pub model: String,
     /// The machine.
     pub machine: Machine,
-    /// One row per batch size, increasing.
-    pub rows: Vec<TimingRow>,
+    /// [`COLUMNS`].
+    pub columns: Vec<String>,
+    /// One row per batch size, increasing; the time per step with its 95% interval.
+    pub rows: Vec<Vec<serde_json::Value>>,
     /// The ratios of CLAIMS.md.
     pub ratios: Vec<RatioCheck>,
+}
+
+impl TimingRow {
+    /// The row as the file stores it, in [`COLUMNS`] order.
+    pub fn cells(&self) -> Vec<serde_json::Value> {
+        vec![
+            serde_json::json!(self.batch_size),
+            serde_json::json!(self.seconds_per_step * 1e6),
+            serde_json::json!(self.seconds_per_step_ci[0] * 1e6),
+            serde_json::json!(self.seconds_per_step_ci[1] * 1e6),
+            serde_json::json!(self.updates_per_second),
+            serde_json::json!(self.examples_per_second),
+            serde_json::json!(self.working_set_bytes),
+        ]
+    }
 }
 
 /// Errors of `bench-table`.
@@ -145,10 +166,13 @@ pub fn read_estimate(path: &Path) -> Result<(String, f64, [f64; 2]), TimingError
         let point = s["point_estimate"].as_f64();
         let lo = s["confidence_interval"]["lower_bound"].as_f64();
         let hi = s["confidence_interval"]["upper_bound"].as_f64();
-        if let (Some(point), Some(lo), Some(hi)) = (point, lo, hi) {
-            if point > 0.0 && point.is_finite() && lo.is_finite() && hi.is_finite() {
-                return Ok((statistic.to_owned(), point, [lo, hi]));
-            }
+        if let (Some(point), Some(lo), Some(hi)) = (point, lo, hi)
+            && point > 0.0
+            && point.is_finite()
+            && lo.is_finite()
+            && hi.is_finite()
+        {
+            return Ok((statistic.to_owned(), point, [lo, hi]));
         }
         return Err(err(format!(
             "`{statistic}` lacks a positive point estimate and interval"
@@ -158,10 +182,10 @@ pub fn read_estimate(path: &Path) -> Result<(String, f64, [f64; 2]), TimingError
 }
 
 /// The machine: CPU model and logical CPUs from /proc/cpuinfo where readable, `rustc --version`
-/// run in `root` (so the toolchain that built the benchmark answers).
+/// run in `root` (so the toolchain that built the benchmark answers), the load average.
 pub fn machine_info(root: &Path) -> Machine {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu_model = cpuinfo
+    let cpu = cpuinfo
         .lines()
         .find_map(|l| {
             let (key, value) = l.split_once(':')?;
@@ -175,7 +199,7 @@ pub fn machine_info(root: &Path) -> Machine {
                 .is_some_and(|(k, _)| k.trim() == "processor")
         })
         .count();
-    let logical_cpus = if listed > 0 {
+    let cores = if listed > 0 {
         listed
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -190,11 +214,17 @@ pub fn machine_info(root: &Path) -> Machine {
             || "unknown".to_owned(),
             |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
         );
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned());
     Machine {
-        logical_cpus,
-        cpu_model,
+        cpu,
+        cores,
         rustc,
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        load_average,
     }
 }
 
@@ -258,18 +288,41 @@ pub fn timing_file(criterion_dir: &Path, machine: Machine) -> Result<TimingFile,
     Ok(TimingFile {
         command: "cargo xtask bench-table".into(),
         benchmark: "cargo bench -p exp-scaling-rules --bench minibatch_step".into(),
-        statistic: format!("criterion `{statistic}` estimate of the time per step"),
-        model: ModelInfo {
-            description: "one SGD step of least squares: draw b indices with replacement, \
-                          residuals, gradient, update"
-                .into(),
-            samples,
-            parameters: dim,
-        },
+        statistic: format!("criterion `{statistic}` estimate of the time per step, 95% interval"),
+        model: format!(
+            "one SGD step of least squares with N = {samples} examples and d = {dim} parameters: \
+             draw b indices with replacement, residuals, gradient, update"
+        ),
         machine,
-        rows,
+        columns: COLUMNS.iter().map(|c| (*c).to_owned()).collect(),
+        rows: rows.iter().map(TimingRow::cells).collect(),
         ratios,
     })
+}
+
+/// The rows of a timing file, read back from its cells.
+///
+/// # Errors
+/// When a row does not hold [`COLUMNS`] as numbers.
+pub fn rows_of(file: &TimingFile) -> Result<Vec<TimingRow>, String> {
+    file.rows
+        .iter()
+        .map(|r| {
+            let num = |k: usize| {
+                r.get(k)
+                    .and_then(serde_json::Value::as_f64)
+                    .ok_or_else(|| format!("cell {k} of a timing row is not a number"))
+            };
+            Ok(TimingRow {
+                batch_size: num(0)? as usize,
+                seconds_per_step: num(1)? * 1e-6,
+                seconds_per_step_ci: [num(2)? * 1e-6, num(3)? * 1e-6],
+                updates_per_second: num(4)?,
+                examples_per_second: num(5)?,
+                working_set_bytes: num(6)? as usize,
+            })
+        })
+        .collect()
 }
 
 /// Runs the benchmark with the `cargo` that runs this program (or `cargo` on the path), in
@@ -329,9 +382,10 @@ pub fn write_timing_file(root: &Path, file: &TimingFile) -> Result<PathBuf, Timi
 /// The trade-off table as plain text, for the terminal.
 pub fn render_table(file: &TimingFile) -> String {
     let mut s = format!(
-        "{} ({} logical CPUs), {}\n{:>6} {:>14} {:>14} {:>16} {:>12}\n",
-        file.machine.cpu_model,
-        file.machine.logical_cpus,
+        "{} ({} logical CPUs, load {}), {}\n{:>6} {:>14} {:>14} {:>16} {:>12}\n",
+        file.machine.cpu,
+        file.machine.cores,
+        file.machine.load_average,
         file.machine.rustc,
         "b",
         "time/step",
@@ -339,7 +393,7 @@ pub fn render_table(file: &TimingFile) -> String {
         "examples/s",
         "working set"
     );
-    for r in &file.rows {
+    for r in rows_of(file).unwrap_or_default() {
         s.push_str(&format!(
             "{:>6} {:>12.3} us {:>14.0} {:>16.0} {:>10} B\n",
             r.batch_size,
@@ -384,10 +438,11 @@ mod tests {
 
     fn machine() -> Machine {
         Machine {
-            logical_cpus: 2,
-            cpu_model: "test".into(),
+            cpu: "test".into(),
+            cores: 2,
             rustc: "rustc".into(),
             os: "linux".into(),
+            load_average: "0.1 0.2 0.3".into(),
         }
     }
 
@@ -401,7 +456,9 @@ mod tests {
         }
         let file = timing_file(dir.path(), machine()).unwrap();
         assert_eq!(file.rows.len(), BATCH_SIZES.len());
-        let r0 = &file.rows[0];
+        assert!(file.rows.iter().all(|r| r.len() == file.columns.len()));
+        let rows = rows_of(&file).unwrap();
+        let r0 = &rows[0];
         assert!((r0.updates_per_second - 1e9 / 110.0).abs() < 1e-3);
         assert!(file.ratios.iter().all(|c| c.pass), "{:?}", file.ratios);
         assert!((file.ratios[1].value - 10340.0 / 110.0).abs() < 1e-9);
@@ -414,10 +471,14 @@ mod tests {
         // structure exactly and the numbers to 1e-15 relative.
         assert_eq!(back.machine, file.machine);
         assert_eq!(back.ratios.len(), 2);
-        for (a, b) in back.rows.iter().zip(&file.rows) {
+        for (a, b) in rows_of(&back).unwrap().iter().zip(&rows) {
             assert_eq!(a.batch_size, b.batch_size);
             assert!((a.examples_per_second / b.examples_per_second - 1.0).abs() < 1e-15);
         }
+        // The post's contract: `machine` an object, `columns` names, rows as long as `columns`.
+        let v: serde_json::Value = serde_json::to_value(&back).unwrap();
+        assert!(v["machine"].is_object() && v["columns"].is_array());
+        assert_eq!(v["rows"][0][0], serde_json::json!(1));
         assert!(render_table(&file).contains("PASS"));
     }
 
