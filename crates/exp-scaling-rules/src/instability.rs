@@ -307,15 +307,19 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     out.exact("curvature_variance", problem.curvature_variance);
     out.exact("gd_limit", gd_limit);
     out.exact("eta_ms_base_batch", eta_ms);
-    out.exact("eta_noise_over_gd_limit", grid[0].eta / gd_limit);
-    out.exact("eta_curvature_over_gd_limit", grid[5].eta / gd_limit);
+    // The grid holds the noise-driven cells, then as many curvature-driven ones; each regime's
+    // first cell is the regime as is.
+    let n_remedies = grid.len() / 2;
+    let (noise_eta, curvature_eta) = (grid[0].eta, grid[n_remedies].eta);
+    out.exact("eta_noise_over_gd_limit", noise_eta / gd_limit);
+    out.exact("eta_curvature_over_gd_limit", curvature_eta / gd_limit);
     out.exact(
         "lyapunov_noise_b1",
-        problem.single_sample_lyapunov(grid[0].eta),
+        problem.single_sample_lyapunov(noise_eta),
     );
     out.exact(
         "lyapunov_curvature_b1",
-        problem.single_sample_lyapunov(grid[5].eta),
+        problem.single_sample_lyapunov(curvature_eta),
     );
     // eta_run(1) is searched up to 20 times the full-batch limit, on a grid fine enough (1e-4 of
     // the range) to see the first sign change of the b = 1 Lyapunov exponent.
@@ -359,7 +363,6 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let mut unstable_pts = Vec::new();
     let mut labels = Vec::new();
     let mut fraction_series: Vec<Series> = Vec::new();
-    let n_remedies = grid.len() / 2;
     for (ci, cell) in grid.iter().enumerate() {
         let name = cell.name();
         let cell_runs = &outcomes[ci * runs..(ci + 1) * runs];
