@@ -94,6 +94,14 @@ pub enum Command {
         #[arg(long, value_name = "PATH", default_value = "/usr/bin/chromium")]
         chromium: PathBuf,
     },
+    /// Benchmark one minibatch SGD step for b = 1 ... 1024 and write `site/_data/timings.json`
+    /// (the post's batch-size trade-off table, with the machine); fail when a timing ratio of
+    /// CLAIMS.md does not hold.
+    BenchTable {
+        /// Reuse the last benchmark results under target/criterion instead of running it.
+        #[arg(long)]
+        no_run: bool,
+    },
 }
 
 /// Arguments of `verify-claims`.
@@ -200,6 +208,7 @@ pub fn run(args: &[String], out: &mut (dyn Write + Send), err: &mut (dyn Write +
         }
         Command::BuildSite { check } => build_site(&paths, check, out, err),
         Command::CheckSite { chromium } => check_site(&paths, chromium, out, err),
+        Command::BenchTable { no_run } => bench_table(&paths, no_run, out, err),
     }
 }
 
@@ -370,6 +379,54 @@ fn bench_reference(
     if ratio >= 8.0 {
         exit::OK
     } else {
+        exit::CLAIM_FAILED
+    }
+}
+
+/// `bench-table`: the logic lives in `exp_scaling_rules::timings`, the family that owns the step.
+fn bench_table(
+    paths: &Paths,
+    no_run: bool,
+    out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
+) -> u8 {
+    use exp_scaling_rules::timings;
+    if !no_run && let Err(e) = timings::run_benchmark(&paths.root) {
+        let _ = writeln!(err, "error: {e}");
+        return exit::INTERNAL;
+    }
+    let machine = timings::machine_info(&paths.root);
+    let file = match timings::timing_file(&timings::criterion_dir(&paths.root), machine) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e} (run without --no-run to benchmark first)");
+            return exit::INTERNAL;
+        }
+    };
+    match timings::write_timing_file(&paths.root, &file) {
+        Ok(path) => {
+            let _ = write!(out, "{}", timings::render_table(&file));
+            let _ = writeln!(out, "wrote {}", path.display());
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return exit::INTERNAL;
+        }
+    }
+    let failing: Vec<&str> = file
+        .ratios
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| r.name.as_str())
+        .collect();
+    if failing.is_empty() {
+        exit::OK
+    } else {
+        let _ = writeln!(
+            err,
+            "error: timing ratio does not hold: {}",
+            failing.join("; ")
+        );
         exit::CLAIM_FAILED
     }
 }

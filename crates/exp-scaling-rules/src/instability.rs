@@ -1,0 +1,642 @@
+//! Claim `instability-remedies`: when SGD is unstable, lowering eta, raising b or clipping the
+//! gradient are the usual remedies; which one works depends on why the run is unstable.
+//!
+//! On the one-dimensional least-squares problem of [`crate::per_sample_quadratic`], two step sizes
+//! make b = 1 SGD unstable in the mean square (rho(eta, 1) >= 1):
+//! - noise-driven: eta = 1.25 eta_ms(1) < 2/abar, where full-batch descent is stable and only the
+//!   spread of per-sample curvatures drives the growth;
+//! - curvature-driven: eta = 1.1 * 2/abar, beyond the stability limit of full-batch descent.
+//!
+//! Each regime runs as is and with each remedy (halve eta; raise b to an intermediate size; raise
+//! b to N; clip the gradient at a fixed norm), 200 runs of 2000 steps per cell. A run diverges when
+//! |w| exceeds 1e6 (it then stops updating, but keeps drawing its batches, so every cell measures
+//! the mean-square factor on the same number of batches); a bounded run spikes when its maximum
+//! loss over the last 1000 steps exceeds 1000 times their median.
+
+use crate::per_sample_quadratic::PerSampleQuadratic;
+use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind, TextLabel};
+use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sgd_sim::parallel::trajectories;
+use sgd_sim::rng::Stream;
+use sgd_sim::sampler::{BatchSampler, SamplerKind};
+use sgd_sim::stats::{Z95, bootstrap_ci95, mean_estimate, wilson_interval};
+
+/// Parameters of `scaling-rules/instability-remedies`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct Params {
+    /// Examples N.
+    pub samples: usize,
+    /// Shape of the Gamma distribution of per-sample curvatures.
+    pub curvature_shape: f64,
+    /// Scale of the Gamma distribution of per-sample curvatures.
+    pub curvature_scale: f64,
+    /// Standard deviation of the label noise.
+    pub label_noise: f64,
+    /// Noise-driven step size as a multiple of eta_ms(base_batch).
+    pub noise_eta_factor: f64,
+    /// Curvature-driven step size as a multiple of 2/abar.
+    pub curvature_eta_factor: f64,
+    /// The batch size of the unstable runs.
+    pub base_batch: usize,
+    /// The intermediate batch size of the "raise b" remedy (the other is N).
+    pub intermediate_batch: usize,
+    /// The gradient-norm clipping level.
+    pub clip_norm: f64,
+    /// The starting point w_0 (the teacher is 0).
+    pub start: f64,
+    /// Runs per cell.
+    pub runs: usize,
+    /// Steps per run.
+    pub steps: usize,
+    /// Final steps examined for loss spikes.
+    pub spike_window: usize,
+    /// A spike: maximum loss over the window above this multiple of its median.
+    pub spike_factor: f64,
+    /// A run diverges when |w| exceeds this.
+    pub divergence_threshold: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            samples: 100,
+            curvature_shape: 0.5,
+            curvature_scale: 2.0,
+            label_noise: 0.1,
+            noise_eta_factor: 1.25,
+            curvature_eta_factor: 1.1,
+            base_batch: 1,
+            intermediate_batch: 5,
+            clip_norm: 1.0,
+            start: 1.0,
+            runs: 200,
+            steps: 2000,
+            spike_window: 1000,
+            spike_factor: 1000.0,
+            divergence_threshold: 1e6,
+        }
+    }
+}
+
+impl ExperimentParams for Params {
+    fn validate(&self) -> Result<(), ParamError> {
+        ParamError::at_least("samples", self.samples as u64, 2)?;
+        if self.samples > 1_000_000 {
+            return Err(ParamError::new("samples", "must be at most 10^6"));
+        }
+        ParamError::positive("curvature_shape", self.curvature_shape)?;
+        ParamError::positive("curvature_scale", self.curvature_scale)?;
+        ParamError::finite("label_noise", self.label_noise)?;
+        if self.label_noise < 0.0 {
+            return Err(ParamError::new("label_noise", "must not be negative"));
+        }
+        ParamError::positive("noise_eta_factor", self.noise_eta_factor)?;
+        ParamError::positive("curvature_eta_factor", self.curvature_eta_factor)?;
+        for (key, b) in [
+            ("base_batch", self.base_batch),
+            ("intermediate_batch", self.intermediate_batch),
+        ] {
+            if b == 0 || b > self.samples {
+                return Err(ParamError::new(
+                    key,
+                    format!("must be in 1..={}", self.samples),
+                ));
+            }
+        }
+        ParamError::positive("clip_norm", self.clip_norm)?;
+        ParamError::finite("start", self.start)?;
+        ParamError::at_least("runs", self.runs as u64, 2)?;
+        ParamError::at_least("spike_window", self.spike_window as u64, 2)?;
+        if self.steps < self.spike_window || self.steps > 10_000_000 {
+            return Err(ParamError::new(
+                "steps",
+                format!("must be in spike_window ({})..=10^7", self.spike_window),
+            ));
+        }
+        ParamError::positive("spike_factor", self.spike_factor)?;
+        ParamError::positive("divergence_threshold", self.divergence_threshold)?;
+        if self.divergence_threshold > 1e100 {
+            return Err(ParamError::new(
+                "divergence_threshold",
+                "must be at most 1e100",
+            ));
+        }
+        Ok(())
+    }
+
+    fn estimated_work(&self) -> f64 {
+        let per_step =
+            3.0 * self.base_batch as f64 + self.intermediate_batch as f64 + self.samples as f64;
+        2.0 * self.runs as f64 * self.steps as f64 * per_step
+    }
+}
+
+/// One cell of the grid: a regime run as is or with one remedy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    /// `noise` or `curvature`.
+    pub regime: &'static str,
+    /// `none`, `halve_eta`, `batch_<b>`, `bigger_batch` or `clip`.
+    pub remedy: String,
+    /// Step size.
+    pub eta: f64,
+    /// Batch size.
+    pub batch: usize,
+    /// Gradient clipping level, if clipped.
+    pub clip: Option<f64>,
+}
+
+impl Cell {
+    /// The metric suffix `<regime>_<remedy>`.
+    pub fn name(&self) -> String {
+        format!("{}_{}", self.regime, self.remedy)
+    }
+}
+
+/// The grid: both regimes, each as is and with every remedy.
+pub fn cells(problem: &PerSampleQuadratic, p: &Params) -> Vec<Cell> {
+    let noise_eta = p.noise_eta_factor * problem.mean_square_threshold(p.base_batch);
+    let curvature_eta = p.curvature_eta_factor * problem.gradient_descent_limit();
+    let mut out = Vec::new();
+    for (regime, eta) in [("noise", noise_eta), ("curvature", curvature_eta)] {
+        let base = |remedy: String, eta: f64, batch: usize, clip: Option<f64>| Cell {
+            regime,
+            remedy,
+            eta,
+            batch,
+            clip,
+        };
+        out.push(base("none".into(), eta, p.base_batch, None));
+        out.push(base("halve_eta".into(), eta / 2.0, p.base_batch, None));
+        out.push(base(
+            format!("batch_{}", p.intermediate_batch),
+            eta,
+            p.intermediate_batch,
+            None,
+        ));
+        out.push(base("bigger_batch".into(), eta, problem.len(), None));
+        out.push(base("clip".into(), eta, p.base_batch, Some(p.clip_norm)));
+    }
+    out
+}
+
+/// What one run did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunOutcome {
+    /// The step at which |w| first exceeded the threshold.
+    pub diverged_at: Option<usize>,
+    /// Whether the loss spiked in the final window (bounded runs only).
+    pub spiked: bool,
+    /// Mean of (1 - eta a_B)^2 over the run's batches.
+    pub mean_square_factor: f64,
+    /// Median loss over the final window (bounded runs only).
+    pub window_median_loss: Option<f64>,
+    /// Largest |w| reached while bounded.
+    pub max_abs_w: f64,
+}
+
+/// Runs one SGD trajectory of `cell` on its own stream. Batches are drawn without replacement;
+/// b = N is the whole data set in index order (plain gradient descent).
+pub fn run_one(
+    problem: &PerSampleQuadratic,
+    cell: &Cell,
+    p: &Params,
+    rng: &mut Stream,
+) -> RunOutcome {
+    let n = problem.len();
+    let full = cell.batch >= n;
+    let mut sampler = BatchSampler::new(SamplerKind::WithoutReplacement, n, cell.batch.min(n));
+    let inv_b = 1.0 / cell.batch.min(n) as f64;
+    let full_curvature = problem.curvatures.iter().sum::<f64>() / n as f64;
+    let full_input_label = problem.input_label.iter().sum::<f64>() / n as f64;
+    let mut window = vec![0.0; p.spike_window];
+    let window_start = p.steps - p.spike_window;
+    let mut w = p.start;
+    let mut max_abs_w = w.abs();
+    let mut diverged_at = None;
+    let mut factor_sum = 0.0;
+    for t in 0..p.steps {
+        let (a_b, xy_b) = if full {
+            (full_curvature, full_input_label)
+        } else {
+            let batch = sampler.next_batch(rng);
+            let (mut a, mut xy) = (0.0, 0.0);
+            for &i in batch {
+                a += problem.curvatures[i];
+                xy += problem.input_label[i];
+            }
+            (a * inv_b, xy * inv_b)
+        };
+        let f = 1.0 - cell.eta * a_b;
+        factor_sum += f * f;
+        if diverged_at.is_some() {
+            continue;
+        }
+        let mut g = a_b * w - xy_b;
+        if let Some(c) = cell.clip
+            && g.abs() > c
+        {
+            g = c.copysign(g);
+        }
+        w -= cell.eta * g;
+        // A NaN iterate compares false, so it counts as diverged too.
+        let bounded = w.abs() <= p.divergence_threshold;
+        if !bounded {
+            diverged_at = Some(t + 1);
+            continue;
+        }
+        max_abs_w = max_abs_w.max(w.abs());
+        if t >= window_start {
+            window[t - window_start] = problem.loss(w);
+        }
+    }
+    let (spiked, window_median_loss) = if diverged_at.is_none() {
+        let max = window.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let mid = window.len() / 2;
+        window.select_nth_unstable_by(mid, f64::total_cmp);
+        let upper = window[mid];
+        let median = if window.len().is_multiple_of(2) {
+            let lower = window[..mid]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max);
+            0.5 * (lower + upper)
+        } else {
+            upper
+        };
+        (max > p.spike_factor * median, Some(median))
+    } else {
+        (false, None)
+    };
+    RunOutcome {
+        diverged_at,
+        spiked,
+        mean_square_factor: factor_sum / p.steps as f64,
+        window_median_loss,
+        max_abs_w,
+    }
+}
+
+/// Runs the claim.
+///
+/// # Errors
+/// Invalid parameters (a curvature draw with zero mean).
+pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
+    let streams = ctx.streams();
+    let problem = PerSampleQuadratic::generate(
+        &streams,
+        p.samples,
+        p.curvature_shape,
+        p.curvature_scale,
+        p.label_noise,
+    )?;
+    let grid = cells(&problem, p);
+    let runs = ctx.scaled(p.runs);
+    let outcomes = trajectories(&streams, "runs", grid.len() * runs, |k, rng| {
+        run_one(&problem, &grid[k / runs], p, rng)
+    });
+
+    let mut out = Outcome::new();
+    let gd_limit = problem.gradient_descent_limit();
+    let eta_ms = problem.mean_square_threshold(p.base_batch);
+    out.exact("mean_curvature", problem.mean_curvature);
+    out.exact("min_loss", problem.min_loss);
+    out.exact("curvature_variance", problem.curvature_variance);
+    out.exact("gd_limit", gd_limit);
+    out.exact("eta_ms_base_batch", eta_ms);
+    // The grid holds the noise-driven cells, then as many curvature-driven ones; each regime's
+    // first cell is the regime as is.
+    let n_remedies = grid.len() / 2;
+    let (noise_eta, curvature_eta) = (grid[0].eta, grid[n_remedies].eta);
+    out.exact("eta_noise_over_gd_limit", noise_eta / gd_limit);
+    out.exact("eta_curvature_over_gd_limit", curvature_eta / gd_limit);
+    out.exact(
+        "lyapunov_noise_b1",
+        problem.single_sample_lyapunov(noise_eta),
+    );
+    out.exact(
+        "lyapunov_curvature_b1",
+        problem.single_sample_lyapunov(curvature_eta),
+    );
+    // eta_run(1) is searched up to 20 times the full-batch limit, on a grid fine enough (1e-4 of
+    // the range) to see the first sign change of the b = 1 Lyapunov exponent.
+    match problem.single_sample_run_threshold(20.0 * gd_limit, 200_000) {
+        Some(eta_run) => {
+            out.exact("eta_run_b1", eta_run);
+            out.exact("eta_run_b1_over_gd_limit", eta_run / gd_limit);
+            out.exact(
+                "bounded_window_exists",
+                f64::from(u8::from(eta_run > gd_limit)),
+            );
+        }
+        None => out.exact("bounded_window_exists", 0.0),
+    }
+
+    let mut table = Table::new([
+        "regime",
+        "remedy",
+        "eta",
+        "batch",
+        "clip",
+        "rho_exact",
+        "rho_measured",
+        "rho_measured_lo",
+        "rho_measured_hi",
+        "diverged_fraction",
+        "diverged_lo",
+        "diverged_hi",
+        "spiking_fraction",
+        "spiking_lo",
+        "spiking_hi",
+        "unstable_fraction",
+        "unstable_lo",
+        "unstable_hi",
+        "median_window_loss",
+        "max_abs_w_bounded",
+        "median_divergence_step",
+    ]);
+    let (mut rho_rel_max, mut rho_z_max) = (0.0f64, 0.0f64);
+    let mut stable_pts = Vec::new();
+    let mut unstable_pts = Vec::new();
+    let mut labels = Vec::new();
+    let mut fraction_series: Vec<Series> = Vec::new();
+    for (ci, cell) in grid.iter().enumerate() {
+        let name = cell.name();
+        let cell_runs = &outcomes[ci * runs..(ci + 1) * runs];
+        let rho = problem.mean_square_factor(cell.eta, cell.batch);
+        let factors: Vec<f64> = cell_runs.iter().map(|o| o.mean_square_factor).collect();
+        let measured = mean_estimate(&factors);
+        let rel = (measured.value / rho - 1.0).abs();
+        rho_rel_max = rho_rel_max.max(rel);
+        // A full batch draws nothing at random: its factor is exact up to rounding, with no z.
+        if cell.batch < problem.len() {
+            rho_z_max = rho_z_max.max(measured.z_score(rho).abs());
+        }
+        let diverged = cell_runs.iter().filter(|o| o.diverged_at.is_some()).count() as u64;
+        let spiking = cell_runs.iter().filter(|o| o.spiked).count() as u64;
+        let n = runs as u64;
+        let div_ci = wilson_interval(diverged, n, Z95);
+        let spike_ci = wilson_interval(spiking, n, Z95);
+        // Unstable in the post's sense: the loss diverges or swings wildly (the two are disjoint:
+        // only bounded runs are examined for spikes).
+        let unstable_ci = wilson_interval(diverged + spiking, n, Z95);
+        let div_frac = diverged as f64 / n as f64;
+        let spike_frac = spiking as f64 / n as f64;
+        let unstable_frac = (diverged + spiking) as f64 / n as f64;
+        out.exact(&format!("rho_{name}"), rho);
+        out.estimate(&format!("rho_measured_{name}"), measured);
+        out.with_interval(
+            &format!("unstable_fraction_{name}"),
+            unstable_frac,
+            unstable_ci,
+        );
+        out.with_interval(&format!("diverged_fraction_{name}"), div_frac, div_ci);
+        out.with_interval(&format!("spiking_fraction_{name}"), spike_frac, spike_ci);
+        let medians: Vec<f64> = cell_runs
+            .iter()
+            .filter_map(|o| o.window_median_loss)
+            .collect();
+        let median_loss = if medians.is_empty() {
+            None
+        } else {
+            Some(sgd_sim::stats::median(&medians))
+        };
+        if let (Some(m), true) = (median_loss, medians.len() >= 2) {
+            // Median over bounded runs of their final-window median loss, percentile bootstrap.
+            let mut rng = streams.stream("bootstrap", ci as u64);
+            let interval = bootstrap_ci95(medians.len(), 400, &mut rng, |idx| {
+                let resample: Vec<f64> = idx.iter().map(|&i| medians[i]).collect();
+                sgd_sim::stats::median(&resample)
+            });
+            out.with_interval(&format!("median_window_loss_{name}"), m, interval);
+        }
+        let bounded_max = cell_runs
+            .iter()
+            .filter(|o| o.diverged_at.is_none())
+            .map(|o| o.max_abs_w)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let divergence_steps: Vec<f64> = cell_runs
+            .iter()
+            .filter_map(|o| o.diverged_at.map(|s| s as f64))
+            .collect();
+        let median_divergence = if divergence_steps.is_empty() {
+            None
+        } else {
+            Some(sgd_sim::stats::median(&divergence_steps))
+        };
+        let [rlo, rhi] = measured.ci95();
+        table.push(row![
+            cell.regime,
+            cell.remedy.clone(),
+            cell.eta,
+            cell.batch,
+            cell.clip,
+            rho,
+            measured.value,
+            rlo,
+            rhi,
+            div_frac,
+            div_ci[0],
+            div_ci[1],
+            spike_frac,
+            spike_ci[0],
+            spike_ci[1],
+            unstable_frac,
+            unstable_ci[0],
+            unstable_ci[1],
+            median_loss,
+            bounded_max,
+            median_divergence
+        ]);
+        // Grid figure: column = remedy, row = regime (noise on top).
+        let x = (ci % n_remedies) as f64 + 1.0;
+        let y = if cell.regime == "noise" { 2.0 } else { 1.0 };
+        if rho < 1.0 {
+            stable_pts.push(Point::new(x, y));
+        } else {
+            unstable_pts.push(Point::new(x, y));
+        }
+        labels.push(TextLabel {
+            x: x - 0.38,
+            y: y + 0.32,
+            text: format!("rho {}", short(rho)),
+        });
+        labels.push(TextLabel {
+            x: x - 0.38,
+            y: y - 0.12,
+            text: format!("div {:.0}%", 100.0 * div_frac),
+        });
+        labels.push(TextLabel {
+            x: x - 0.38,
+            y: y - 0.3,
+            text: format!("spike {:.0}%", 100.0 * spike_frac),
+        });
+        let offset = if cell.regime == "noise" { -0.24 } else { 0.08 };
+        let color = if cell.regime == "noise" { 0 } else { 1 };
+        for (what, frac, ci, shift) in [
+            ("diverged", div_frac, div_ci, 0.0),
+            ("spiking", spike_frac, spike_ci, 0.16),
+        ] {
+            let label = format!("{}: {what}", cell.regime);
+            let point = Point::with_interval(x + offset + shift, frac, ci);
+            match fraction_series.iter_mut().find(|s| s.label == label) {
+                Some(s) => s.points.push(point),
+                None => fraction_series.push(Series {
+                    label,
+                    kind: SeriesKind::Simulation,
+                    color: if what == "diverged" { color } else { color + 4 },
+                    points: vec![point],
+                }),
+            }
+        }
+    }
+    let remedy_axis = format!(
+        "remedy: {}",
+        grid.iter()
+            .take(n_remedies)
+            .enumerate()
+            .map(|(ri, cell)| format!("{} {}", ri + 1, remedy_label(&cell.remedy)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    out.exact("rho_rel_error_max", rho_rel_max);
+    out.exact("rho_max_abs_z", rho_z_max);
+    out.table("cells", table);
+    out.figure(
+        "remedy-grid",
+        FigureSpec {
+            panels: vec![
+                Panel {
+                    title: "Mean-square factor rho and outcomes per cell".into(),
+                    x: Axis::linear(remedy_axis.clone()).with_range(0.5, n_remedies as f64 + 0.5),
+                    y: Axis::linear("regime: 2 noise-driven, 1 curvature-driven")
+                        .with_range(0.55, 2.95),
+                    series: vec![
+                        Series {
+                            label: "rho < 1: settles".into(),
+                            kind: SeriesKind::Simulation,
+                            color: 2,
+                            points: stable_pts,
+                        },
+                        Series {
+                            label: "rho >= 1: grows".into(),
+                            kind: SeriesKind::Simulation,
+                            color: 1,
+                            points: unstable_pts,
+                        },
+                    ],
+                    labels,
+                },
+                Panel {
+                    title: "Fraction of 200 runs (95% Wilson intervals)".into(),
+                    x: Axis::linear(remedy_axis).with_range(0.5, n_remedies as f64 + 0.5),
+                    y: Axis::linear("fraction of runs").with_range(-0.05, 1.5),
+                    series: fraction_series,
+                    labels: Vec::new(),
+                },
+            ],
+        },
+    );
+    out.samples = (grid.len() * runs * p.steps) as u64;
+    Ok(out)
+}
+
+fn remedy_label(remedy: &str) -> String {
+    match remedy {
+        "none" => "none".into(),
+        "halve_eta" => "eta/2".into(),
+        "bigger_batch" => "b=N".into(),
+        "clip" => "clip".into(),
+        other => other.replace("batch_", "b="),
+    }
+}
+
+/// Three significant digits for figure labels.
+fn short(x: f64) -> String {
+    if x >= 100.0 {
+        format!("{x:.0}")
+    } else if x >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sgd_sim::rng::Streams;
+
+    #[test]
+    fn defaults_validate_and_bad_values_name_their_key() {
+        assert!(Params::default().validate().is_ok());
+        let p = Params {
+            intermediate_batch: 101,
+            ..Params::default()
+        };
+        assert_eq!(p.validate().unwrap_err().key, "intermediate_batch");
+        let p = Params {
+            steps: 10,
+            ..Params::default()
+        };
+        assert_eq!(p.validate().unwrap_err().key, "steps");
+        let p = Params {
+            clip_norm: -1.0,
+            ..Params::default()
+        };
+        assert_eq!(p.validate().unwrap_err().key, "clip_norm");
+    }
+
+    #[test]
+    fn full_batch_descent_follows_its_closed_form() {
+        // b = N is gradient descent: w - w_opt = (1 - eta abar)^t (w_0 - w_opt) exactly; at
+        // eta = 2.2/abar the factor is -1.2, so |w| passes 1e6 after about ln(1e6)/ln(1.2) = 76
+        // steps and the run reports divergence there, never a NaN.
+        let problem = PerSampleQuadratic::generate(&Streams::new(9), 100, 0.5, 2.0, 0.1).unwrap();
+        let p = Params::default();
+        let cell = Cell {
+            regime: "curvature",
+            remedy: "bigger_batch".into(),
+            eta: 2.2 / problem.mean_curvature,
+            batch: 100,
+            clip: None,
+        };
+        let o = run_one(&problem, &cell, &p, &mut Streams::new(1).stream("t", 0));
+        let step = o.diverged_at.unwrap() as i32;
+        let v0 = (p.start - problem.optimum).abs();
+        assert!(v0 * 1.2f64.powi(step) > 1e6 * 0.99 && v0 * 1.2f64.powi(step - 1) <= 1e6 * 1.01);
+        assert!((o.mean_square_factor - 1.44).abs() < 1e-12);
+        // Stable full-batch descent converges to the optimum: no spike, window loss at L_min.
+        let cell = Cell {
+            eta: 1.0 / problem.mean_curvature,
+            ..cell
+        };
+        let o = run_one(&problem, &cell, &p, &mut Streams::new(1).stream("t", 0));
+        assert!(o.diverged_at.is_none() && !o.spiked);
+        assert!((o.window_median_loss.unwrap() / problem.min_loss - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn clipping_bounds_every_step() {
+        // A clipped step moves w by at most eta c, and once a_B |w| exceeds c + |(xy)_B| it points
+        // back towards 0, so runs stay within a few eta c of the start; 50 eta c is a loose bound
+        // that is still 10^4 times below the divergence threshold.
+        let problem = PerSampleQuadratic::generate(&Streams::new(9), 100, 0.5, 2.0, 0.1).unwrap();
+        let p = Params::default();
+        let cell = Cell {
+            regime: "curvature",
+            remedy: "clip".into(),
+            eta: 2.2 / problem.mean_curvature,
+            batch: 1,
+            clip: Some(1.0),
+        };
+        for r in 0..20 {
+            let o = run_one(&problem, &cell, &p, &mut Streams::new(2).stream("t", r));
+            assert!(o.diverged_at.is_none());
+            assert!(o.max_abs_w < 1.0 + 50.0 * cell.eta, "{}", o.max_abs_w);
+        }
+    }
+}
