@@ -239,7 +239,43 @@ pub struct PostIndex {
 }
 
 /// Builds the index of `evidence` with the prose partials `prose`.
+///
+/// A family's prose partial quotes that family's measured numbers, so it is kept only when the
+/// family has results and none of them is a failed run (`error`); otherwise the section reads on
+/// without it, and the evidence boxes say what happened.
 pub fn index(evidence: &Evidence, prose: BTreeMap<String, Vec<String>>) -> PostIndex {
+    let family_of = |experiment: &str| {
+        experiment
+            .split_once('/')
+            .map_or(experiment, |(f, _)| f)
+            .to_owned()
+    };
+    let mut family_ready: BTreeMap<String, bool> = BTreeMap::new();
+    for c in evidence.claims.values() {
+        let ok = c.result.status != claim_spec::Status::Error;
+        let entry = family_ready
+            .entry(family_of(&c.result.experiment))
+            .or_insert(true);
+        *entry &= ok;
+    }
+    let prose: BTreeMap<String, Vec<String>> = prose
+        .into_iter()
+        .map(|(section, files)| {
+            let kept = files
+                .into_iter()
+                .filter(|name| {
+                    let family = name
+                        .rsplit('/')
+                        .next()
+                        .and_then(|f| f.strip_suffix(".md.j2"))
+                        .and_then(|f| f.split_once('-'))
+                        .map_or("", |(_, fam)| fam);
+                    family_ready.get(family).copied().unwrap_or(false)
+                })
+                .collect();
+            (section, kept)
+        })
+        .collect();
     let mut order: Vec<&String> = evidence.claims.keys().collect();
     order.sort_by_key(|id| catalog_key(id));
     let mut sections: BTreeMap<String, Vec<String>> = SECTIONS
