@@ -639,7 +639,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     };
     let fitted: Vec<(f64, f64)> = (0..=20)
         .map(|k| {
-            let e = etas[0] * (etas[last] / etas[0]).powf(f64::from(k) / 20.0);
+            let e = etas[0] * sgd_sim::math::powf(etas[last] / etas[0], f64::from(k) / 20.0);
             (e, amplitude * sgd_sim::math::powf(e, slope))
         })
         .collect();
@@ -650,8 +650,8 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 title: "TV distance to the Gibbs density".into(),
                 // Whole decades, so the log axis is labelled at decades only.
                 x: Axis::log("eta").with_range(
-                    10f64.powf((sgd_sim::math::log10(etas[0]) - 0.3).floor()),
-                    10f64.powf((sgd_sim::math::log10(etas[last]) + 0.3).ceil()),
+                    sgd_sim::math::powf(10.0, (sgd_sim::math::log10(etas[0]) - 0.3).floor()),
+                    sgd_sim::math::powf(10.0, (sgd_sim::math::log10(etas[last]) + 0.3).ceil()),
                 ),
                 // Headroom above the data for the legend.
                 y: Axis::log("total variation").with_range(1e-4, 3.0),

@@ -431,7 +431,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             SeriesKind::Theory,
             ci,
             (0..=100).map(|k| {
-                let s = 0.1 * 100f64.powf(f64::from(k) / 100.0);
+                let s = 0.1 * sgd_sim::math::powf(100.0, f64::from(k) / 100.0);
                 (s, c_ms / s)
             }),
         ));
@@ -440,7 +440,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             SeriesKind::Guide,
             ci,
             (0..=100).map(|k| {
-                let s = 0.1 * 100f64.powf(f64::from(k) / 100.0);
+                let s = 0.1 * sgd_sim::math::powf(100.0, f64::from(k) / 100.0);
                 (s, c_run / s)
             }),
         ));

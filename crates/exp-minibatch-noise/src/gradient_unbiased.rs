@@ -240,11 +240,16 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     }
     // The normalized mean square M ||mean_M - G||^2 / (tr(Sigma) f(b)) has expectation 1 at every
     // M; averaged over configurations, its log-log slope against M is -1, so the norm's is -1/2.
-    let log_m: Vec<f64> = marks.iter().map(|&m| (m as f64).log10()).collect();
+    let log_m: Vec<f64> = marks
+        .iter()
+        .map(|&m| sgd_sim::math::log10(m as f64))
+        .collect();
     let log_norm: Vec<f64> = normalized_by_mark
         .iter()
         .zip(&marks)
-        .map(|(v, &m)| 0.5 * (v.iter().sum::<f64>() / v.len() as f64 / m as f64).log10())
+        .map(|(v, &m)| {
+            0.5 * sgd_sim::math::log10(v.iter().sum::<f64>() / v.len() as f64 / m as f64)
+        })
         .collect();
     let fit = linear_fit(&log_m, &log_norm);
     out.estimate("norm_decay_slope", fit.slope_estimate());

@@ -197,7 +197,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         });
         let max_b = *p.batch_sizes.iter().max().unwrap_or(&1);
         let curve = (0..=200).map(|k| {
-            let b = (max_b as f64).powf(f64::from(k) / 200.0);
+            let b = sgd_sim::math::powf(max_b as f64, f64::from(k) / 200.0);
             let factor = match kind {
                 SamplerKind::WithReplacement => 1.0 / b,
                 _ => (p.samples as f64 - b) / (b * (p.samples as f64 - 1.0)),
