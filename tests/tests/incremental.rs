@@ -92,6 +92,20 @@ fn unchanged_claims_are_skipped_and_changed_ones_rerun() {
             .join("site/assets/img/posts/sgd-noise-as-a-design-feature/a-mean-error.svg")
             .is_file()
     );
+    // A figure edited by hand (or drawn by other code) makes its result stale too.
+    let fig = t
+        .root()
+        .join("site/assets/img/posts/sgd-noise-as-a-design-feature/c-mean-error.svg");
+    let original = std::fs::read(&fig).unwrap();
+    std::fs::write(&fig, b"<svg/>").unwrap();
+    let r = t.xtask(&["verify-claims"]);
+    assert_eq!(
+        r.stdout.matches("unchanged since").count(),
+        2,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read(&fig).unwrap(), original);
     // --force reruns everything and writes the same bytes.
     let snapshot = t.outputs();
     let r = t.xtask(&["verify-claims", "--force"]);

@@ -201,13 +201,22 @@ pub fn run_claim(loaded: &LoadedClaim, seed: u64, scale: f64) -> RunOutput {
             }
         }
     }
-    let result = ResultFile::new(
+    let mut result = ResultFile::new(
         loaded,
         seed,
         scale,
         &code_version,
         Ok((&outcome, &evaluation)),
     );
+    result.provenance.figures_sha256 = svgs
+        .iter()
+        .map(|(path, svg)| {
+            (
+                path.clone(),
+                claim_spec::load::source_hash_hex(svg.as_bytes()),
+            )
+        })
+        .collect();
     RunOutput { result, svgs }
 }
 
@@ -400,7 +409,7 @@ pub fn shard<'a>(claims: &[&'a LoadedClaim], shard: Shard) -> Vec<&'a LoadedClai
 }
 
 /// The committed result of a claim when it is still valid for the same inputs: same claim bytes,
-/// seed, scale and code version, and every figure file present. Results are deterministic, so
+/// seed, scale and code version, and every figure file present with the bytes the run wrote. Results are deterministic, so
 /// rerunning such a claim would write the same bytes.
 pub fn reusable_result(paths: &Paths, loaded: &LoadedClaim, scale: f64) -> Option<ResultFile> {
     let committed = ResultFile::read(&paths.result_file(&loaded.claim.id)).ok()?;
@@ -409,10 +418,11 @@ pub fn reusable_result(paths: &Paths, loaded: &LoadedClaim, scale: f64) -> Optio
         && p.seed == loaded.claim.seed
         && p.scale == scale
         && p.code_version == families::code_version(&loaded.family)
-        && committed
-            .figures
-            .iter()
-            .all(|f| paths.site().join(f).is_file());
+        && committed.figures.iter().all(|f| {
+            let on_disk = std::fs::read(paths.site().join(f)).ok();
+            let recorded = p.figures_sha256.get(f);
+            matches!((on_disk, recorded), (Some(bytes), Some(sha)) if claim_spec::load::source_hash_hex(&bytes) == *sha)
+        });
     same.then_some(committed)
 }
 

@@ -46,6 +46,10 @@ pub struct Provenance {
     pub samples: u64,
     /// The multiplier on sample counts (1 by default).
     pub scale: f64,
+    /// SHA-256 of each figure file's bytes, by path relative to `site/`: a figure that no longer
+    /// has these bytes makes the result stale, whoever changed it.
+    #[serde(default)]
+    pub figures_sha256: BTreeMap<String, String>,
 }
 
 /// The deterministic record of one claim run.
@@ -140,6 +144,7 @@ impl ResultFile {
                 code_version: code_version.to_owned(),
                 samples: 0,
                 scale,
+                figures_sha256: BTreeMap::new(),
             },
         };
         match run {
