@@ -77,9 +77,10 @@ pub fn code_version(family: &str) -> String {
         .map_or("unknown-family", |f| f.source_hash);
     let digest = Sha256::digest(
         format!(
-            "{family}:{family_hash}:{}:{}",
+            "{family}:{family_hash}:{}:{}:{}",
             sgd_sim::SOURCE_HASH,
-            claim_spec::SOURCE_HASH
+            claim_spec::SOURCE_HASH,
+            figures::SOURCE_HASH
         )
         .as_bytes(),
     );
