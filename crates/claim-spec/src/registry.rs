@@ -63,6 +63,21 @@ impl ParamError {
         }
     }
 
+    /// Requires a finite, non-negative number (a noise level, a separation).
+    ///
+    /// # Errors
+    /// When it is not.
+    pub fn non_negative(key: &str, value: f64) -> Result<(), ParamError> {
+        if value.is_finite() && value >= 0.0 {
+            Ok(())
+        } else {
+            Err(Self::new(
+                key,
+                format!("must be a finite non-negative number, got {value}"),
+            ))
+        }
+    }
+
     /// Requires a count of at least `min`.
     ///
     /// # Errors

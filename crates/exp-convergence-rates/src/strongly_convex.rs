@@ -105,10 +105,7 @@ impl ExperimentParams for Params {
         if self.curvature_max < self.mu {
             return Err(ParamError::new("curvature_max", "must be at least mu"));
         }
-        ParamError::finite("label_noise", self.label_noise)?;
-        if self.label_noise < 0.0 {
-            return Err(ParamError::new("label_noise", "must not be negative"));
-        }
+        ParamError::non_negative("label_noise", self.label_noise)?;
         ParamError::positive("t0", self.t0)?;
         ParamError::positive("mu_overestimate", self.mu_overestimate)?;
         ParamError::positive("initial_error", self.initial_error)?;

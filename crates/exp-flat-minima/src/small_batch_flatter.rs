@@ -97,10 +97,7 @@ impl ExperimentParams for Params {
         ParamError::at_least("inputs", self.inputs as u64, 1)?;
         ParamError::at_least("hidden", self.hidden as u64, 1)?;
         ParamError::at_least("teacher_hidden", self.teacher_hidden as u64, 1)?;
-        ParamError::finite("label_noise", self.label_noise)?;
-        if self.label_noise < 0.0 {
-            return Err(ParamError::new("label_noise", "must not be negative"));
-        }
+        ParamError::non_negative("label_noise", self.label_noise)?;
         ParamError::at_least("train_samples", self.train_samples as u64, 2)?;
         ParamError::at_least("test_samples", self.test_samples as u64, 1)?;
         for (key, b) in [

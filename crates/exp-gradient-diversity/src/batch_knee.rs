@@ -89,10 +89,7 @@ impl ExperimentParams for Params {
             ("label_noise_uniform", self.label_noise_uniform),
             ("label_noise_diverse", self.label_noise_diverse),
         ] {
-            ParamError::finite(key, v)?;
-            if v < 0.0 {
-                return Err(ParamError::new(key, "must not be negative"));
-            }
+            ParamError::non_negative(key, v)?;
         }
         ParamError::positive("init_scale", self.init_scale)?;
         ParamError::positive("target_fraction", self.target_fraction)?;

@@ -50,10 +50,7 @@ impl ExperimentParams for Params {
     fn validate(&self) -> Result<(), ParamError> {
         ParamError::at_least("samples", self.samples as u64, 2)?;
         ParamError::at_least("dim", self.dim as u64, 1)?;
-        ParamError::finite("label_noise", self.label_noise)?;
-        if self.label_noise < 0.0 {
-            return Err(ParamError::new("label_noise", "must not be negative"));
-        }
+        ParamError::non_negative("label_noise", self.label_noise)?;
         ParamError::at_least("batches", self.batches as u64, 100)?;
         ParamError::at_least("replicas", self.replicas as u64, 2)?;
         if self.batch_sizes.is_empty() {

@@ -70,10 +70,7 @@ impl ExperimentParams for Params {
     fn validate(&self) -> Result<(), ParamError> {
         ParamError::at_least("dim", self.dim as u64, 2)?;
         ParamError::at_least("samples", self.samples as u64, self.dim as u64)?;
-        ParamError::finite("label_noise", self.label_noise)?;
-        if self.label_noise < 0.0 {
-            return Err(ParamError::new("label_noise", "must not be negative"));
-        }
+        ParamError::non_negative("label_noise", self.label_noise)?;
         ParamError::finite("teacher_amplitude", self.teacher_amplitude)?;
         ParamError::positive("step", self.step)?;
         if !(4..=30).contains(&self.log2_steps) {

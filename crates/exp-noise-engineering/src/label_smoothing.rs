@@ -96,10 +96,7 @@ impl ExperimentParams for Params {
         if self.smoothing >= 1.0 {
             return Err(ParamError::new("smoothing", "must be below 1"));
         }
-        ParamError::finite("class_separation", self.class_separation)?;
-        if self.class_separation < 0.0 {
-            return Err(ParamError::new("class_separation", "must not be negative"));
-        }
+        ParamError::non_negative("class_separation", self.class_separation)?;
         ParamError::at_least("test_samples", self.test_samples as u64, 100)?;
         ParamError::positive("step", self.step)?;
         ParamError::at_least("steps", self.steps as u64, 1000)?;

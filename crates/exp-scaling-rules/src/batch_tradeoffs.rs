@@ -60,10 +60,7 @@ impl ExperimentParams for Params {
         if self.samples.saturating_mul(self.dim) > 50_000_000 {
             return Err(ParamError::new("dim", "samples * dim must be at most 5e7"));
         }
-        ParamError::finite("label_noise", self.label_noise)?;
-        if self.label_noise < 0.0 {
-            return Err(ParamError::new("label_noise", "must not be negative"));
-        }
+        ParamError::non_negative("label_noise", self.label_noise)?;
         if self.batch_sizes.len() < 3 {
             return Err(ParamError::new(
                 "batch_sizes",

@@ -89,10 +89,7 @@ impl ExperimentParams for Params {
         }
         ParamError::positive("curvature_shape", self.curvature_shape)?;
         ParamError::positive("curvature_scale", self.curvature_scale)?;
-        ParamError::finite("label_noise", self.label_noise)?;
-        if self.label_noise < 0.0 {
-            return Err(ParamError::new("label_noise", "must not be negative"));
-        }
+        ParamError::non_negative("label_noise", self.label_noise)?;
         ParamError::positive("noise_eta_factor", self.noise_eta_factor)?;
         ParamError::positive("curvature_eta_factor", self.curvature_eta_factor)?;
         for (key, b) in [
