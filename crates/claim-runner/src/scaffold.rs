@@ -2,7 +2,7 @@
 //! defaults and their documentation, ready to edit and to run.
 
 use crate::schema::{claim_schema, params_definition_name};
-use claim_spec::load::valid_slug;
+use claim_spec::names::valid_slug;
 use claim_spec::{LoadedClaim, Registry};
 use serde_json::Value;
 

@@ -9,6 +9,7 @@ use claim_spec::{
     load_claims,
 };
 use rayon::prelude::*;
+use sgd_sim::cancel::Cancel;
 use std::path::{Path, PathBuf};
 
 /// Claims whose estimated cost exceeds this many elementary steps are refused before running
@@ -112,17 +113,16 @@ pub fn select<'a>(
 ) -> Result<Vec<&'a LoadedClaim>, String> {
     for id in &selection.ids {
         if !claims.iter().any(|c| &c.claim.id == id) {
-            let hint =
-                claim_spec::registry::closest(id, claims.iter().map(|c| c.claim.id.as_str()))
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
+            let hint = claim_spec::names::closest(id, claims.iter().map(|c| c.claim.id.as_str()))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
             return Err(format!("no claim with id `{id}`{hint}"));
         }
     }
     if let Some(f) = &selection.family
         && !claims.iter().any(|c| &c.family == f)
     {
-        let hint = claim_spec::registry::closest(f, families::FAMILIES.iter().map(|f| f.name))
+        let hint = claim_spec::names::closest(f, families::FAMILIES.iter().map(|f| f.name))
             .map(|s| format!("; did you mean `{s}`?"))
             .unwrap_or_default();
         return Err(format!("no claims in family `{f}`{hint}"));
@@ -144,10 +144,21 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 /// Runs one claim with `seed` and `scale` and evaluates it; writes nothing. A panic or an error
 /// in the experiment becomes an `error` result with its reason.
 pub fn run_claim(loaded: &LoadedClaim, seed: u64, scale: f64) -> RunOutput {
+    run_claim_cancellable(loaded, seed, scale, &Cancel::new())
+}
+
+/// [`run_claim`] with a stop flag that the measurement polls.
+pub fn run_claim_cancellable(
+    loaded: &LoadedClaim,
+    seed: u64,
+    scale: f64,
+    cancel: &Cancel,
+) -> RunOutput {
     let ctx = RunContext {
         seed,
         scale,
         claim_id: loaded.claim.id.clone(),
+        cancel: cancel.clone(),
     };
     let code_version = families::code_version(&loaded.family);
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (loaded.params.run)(&ctx)));
@@ -189,8 +200,16 @@ pub fn run_claim(loaded: &LoadedClaim, seed: u64, scale: f64) -> RunOutput {
     let mut evaluation = evaluate(&loaded.claim, &outcome);
     let mut svgs = Vec::new();
     for fig in &loaded.claim.figures {
-        if let Some(spec) = outcome.figures.get(&fig.name) {
-            match figures::render_svg(spec) {
+        let rendered = match (
+            outcome.figures.get(&fig.name),
+            outcome.legacy_figures.get(&fig.name),
+        ) {
+            (Some(data), _) => Some(figures::render_svg(data)),
+            (None, Some(spec)) => Some(figures::legacy::render_svg(spec)),
+            (None, None) => None,
+        };
+        if let Some(rendered) = rendered {
+            match rendered {
                 Ok(svg) => svgs.push((
                     claim_spec::result::figure_path(&loaded.claim.id, &fig.name),
                     svg,
@@ -467,7 +486,7 @@ pub fn drift(committed: &ResultFile, fresh: &ResultFile) -> DriftReport {
         };
         match (old.ci, new.ci) {
             (Some(a), Some(b)) => {
-                let se = (implied_se(a).powi(2) + implied_se(b).powi(2)).sqrt();
+                let se = (implied_se(a) * implied_se(a) + implied_se(b) * implied_se(b)).sqrt();
                 let z = (new.value - old.value).abs() / se;
                 if (z.is_nan() || z > 4.0) && new.value != old.value {
                     drifted.push(format!(

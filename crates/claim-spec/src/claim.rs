@@ -1,4 +1,5 @@
-//! The claim-file types (DESIGN.md, "Contract: a claim file"). Unknown keys are errors everywhere.
+//! The claim-file types (the contract is described in `claims/README.md`). Unknown keys are
+//! errors everywhere.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,12 +10,15 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
-    /// Every wording check passed.
+    /// The primary wording check's interval lies wholly on the claimed side of its bound, and no
+    /// other wording check failed.
     Supported,
     /// The claim holds only in a refined form (see the note).
     Refined,
     /// The measurement contradicts the post's wording.
     Contradicted,
+    /// The primary wording check's interval straddles its bound: the measurement cannot decide.
+    Inconclusive,
 }
 
 impl Verdict {
@@ -24,8 +28,17 @@ impl Verdict {
             Verdict::Supported => "supported",
             Verdict::Refined => "refined",
             Verdict::Contradicted => "contradicted",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
+
+    /// Every verdict, in the order the post explains them.
+    pub const ALL: [Verdict; 4] = [
+        Verdict::Supported,
+        Verdict::Refined,
+        Verdict::Contradicted,
+        Verdict::Inconclusive,
+    ];
 }
 
 /// One claim file, `claims/<family>/<id>.yaml`.
@@ -53,6 +66,10 @@ pub struct ClaimFile {
     pub experiment: String,
     /// The claim seed every random stream derives from.
     pub seed: u64,
+    /// The statement is a mathematical identity: its wording check compares a measurement with the
+    /// identity, and the post's badge reads "verified identity".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity: bool,
     /// Experiment-specific parameters, typed by the kind; unknown keys are errors.
     #[serde(default)]
     #[schemars(with = "serde_json::Value")]
@@ -65,6 +82,21 @@ pub struct ClaimFile {
     /// Figures the experiment draws, in the order the post shows them.
     #[serde(default)]
     pub figures: Vec<FigureRef>,
+    /// Every change to a bound or a standard-error method made after any result was seen.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<Revision>,
+}
+
+/// A change to a bound or method made after a result was seen, with its reason.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Revision {
+    /// The check or method that changed (a metric name, or "standard error of ...").
+    pub what: String,
+    /// What changed, from what to what.
+    pub change: String,
+    /// Why: the principle behind the change, not the result that prompted it.
+    pub reason: String,
 }
 
 /// A bound on one metric. Exactly one of `at_most`, `at_least`, `between`, `approx` is given;
@@ -89,6 +121,18 @@ pub struct CheckSpec {
     /// Wording checks only: the verdict when this check fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub if_fails: Option<Verdict>,
+    /// Wording checks only: this is the claim's primary wording check, which tests the post's
+    /// literal statement and decides the verdict. Exactly one per claim.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub primary: bool,
+    /// Primary check only: the value of the metric that the statement implies, stated before any
+    /// run (the effect the design must be able to show).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<f64>,
+    /// Primary check only: the standard error of the metric that the design is expected to give
+    /// (from theory or a pilot on other seeds), from which the power is computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design_se: Option<f64>,
 }
 
 /// `{ value, rel }` or `{ value, abs }`.
@@ -105,46 +149,101 @@ pub struct Approx {
     pub abs: Option<f64>,
 }
 
-/// A well-formed bound.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// A well-formed bound, as the result file records it: `{"at_most": 0.07}`,
+/// `{"between": [0.92, 1.02]}`, `{"approx": {"value": 1.0, "rel": 0.03}}`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Bound {
     /// value <= limit.
     AtMost(f64),
     /// value >= limit.
     AtLeast(f64),
     /// lo <= value <= hi.
-    Between(f64, f64),
-    /// |value - reference| <= rel |reference|.
-    ApproxRel(f64, f64),
-    /// |value - reference| <= abs.
-    ApproxAbs(f64, f64),
+    Between([f64; 2]),
+    /// |value - reference| <= rel |reference| or <= abs.
+    Approx(Approx),
+}
+
+/// Where an interval lies relative to a bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Wholly on the claimed side.
+    Pass,
+    /// Wholly on the other side.
+    Fail,
+    /// Across the bound.
+    Inconclusive,
 }
 
 impl Bound {
+    /// The accepted region as [lo, hi] (infinite where open).
+    pub fn region(&self) -> [f64; 2] {
+        match *self {
+            Bound::AtMost(m) => [f64::NEG_INFINITY, m],
+            Bound::AtLeast(m) => [m, f64::INFINITY],
+            Bound::Between(r) => r,
+            Bound::Approx(a) => {
+                let tol = a.rel.map_or(a.abs.unwrap_or(0.0), |r| r * a.value.abs());
+                [a.value - tol, a.value + tol]
+            }
+        }
+    }
+
     /// Whether `value` satisfies the bound (a non-finite value never does).
     pub fn holds(&self, value: f64) -> bool {
         if !value.is_finite() {
             return false;
         }
         match *self {
-            Bound::AtMost(m) => value <= m,
-            Bound::AtLeast(m) => value >= m,
-            Bound::Between(lo, hi) => lo <= value && value <= hi,
-            Bound::ApproxRel(r, tol) => (value - r).abs() <= tol * r.abs(),
-            Bound::ApproxAbs(r, tol) => (value - r).abs() <= tol,
+            Bound::Approx(a) => match (a.rel, a.abs) {
+                (Some(r), _) => (value - a.value).abs() <= r * a.value.abs(),
+                (None, t) => (value - a.value).abs() <= t.unwrap_or(0.0),
+            },
+            _ => {
+                let [lo, hi] = self.region();
+                lo <= value && value <= hi
+            }
         }
     }
 
-    /// The bound as written in result files and messages, for example `between [0.92, 1.02]`.
+    /// Where the interval [lo, hi] lies: wholly inside the accepted region (pass), wholly outside
+    /// it (fail), or across its edge (inconclusive).
+    pub fn side(&self, interval: [f64; 2]) -> Side {
+        let [a, b] = self.region();
+        let [lo, hi] = interval;
+        if !(lo.is_finite() && hi.is_finite()) {
+            return Side::Inconclusive;
+        }
+        if a <= lo && hi <= b {
+            Side::Pass
+        } else if hi < a || lo > b {
+            Side::Fail
+        } else {
+            Side::Inconclusive
+        }
+    }
+
+    /// The bound in messages, for example `between [0.92, 1.02]`.
     pub fn describe(&self) -> String {
         let n = format_number;
         match *self {
             Bound::AtMost(m) => format!("at_most {}", n(m)),
             Bound::AtLeast(m) => format!("at_least {}", n(m)),
-            Bound::Between(lo, hi) => format!("between [{}, {}]", n(lo), n(hi)),
-            Bound::ApproxRel(r, tol) => format!("approx {} (rel {})", n(r), n(tol)),
-            Bound::ApproxAbs(r, tol) => format!("approx {} (abs {})", n(r), n(tol)),
+            Bound::Between([lo, hi]) => format!("between [{}, {}]", n(lo), n(hi)),
+            Bound::Approx(Approx {
+                value,
+                rel: Some(r),
+                ..
+            }) => format!("approx {} (rel {})", n(value), n(r)),
+            Bound::Approx(a) => format!("approx {} (abs {})", n(a.value), n(a.abs.unwrap_or(0.0))),
         }
+    }
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
     }
 }
 
@@ -204,13 +303,15 @@ impl CheckSpec {
                     self.metric
                 ));
             }
-            return Ok(Bound::Between(lo, hi));
+            return Ok(Bound::Between([lo, hi]));
         }
-        let a = self.approx.expect("exactly one bound is given");
-        let value = finite(a.value, "approx.value")?;
+        let Some(a) = self.approx else {
+            return Err(format!("check on `{}` gives no bound", self.metric));
+        };
+        finite(a.value, "approx.value")?;
         match (a.rel, a.abs) {
-            (Some(r), None) if r.is_finite() && r >= 0.0 => Ok(Bound::ApproxRel(value, r)),
-            (None, Some(t)) if t.is_finite() && t >= 0.0 => Ok(Bound::ApproxAbs(value, t)),
+            (Some(r), None) if r.is_finite() && r >= 0.0 => Ok(Bound::Approx(a)),
+            (None, Some(t)) if t.is_finite() && t >= 0.0 => Ok(Bound::Approx(a)),
             (Some(_), Some(_)) | (None, None) => Err(format!(
                 "check on `{}`: approx needs exactly one of rel, abs",
                 self.metric
@@ -245,17 +346,51 @@ mod tests {
             between,
             approx,
             if_fails: None,
+            primary: false,
+            effect: None,
+            design_se: None,
         }
+    }
+
+    fn approx(value: f64, rel: Option<f64>, abs: Option<f64>) -> Bound {
+        Bound::Approx(Approx { value, rel, abs })
     }
 
     #[test]
     fn bounds_hold_as_stated() {
         assert!(Bound::AtMost(1.0).holds(1.0) && !Bound::AtMost(1.0).holds(1.0 + 1e-12));
         assert!(Bound::AtLeast(2.0).holds(2.5) && !Bound::AtLeast(2.0).holds(1.9));
-        assert!(Bound::Between(0.9, 1.1).holds(0.9) && !Bound::Between(0.9, 1.1).holds(1.2));
-        assert!(Bound::ApproxRel(2.0, 0.1).holds(2.19) && !Bound::ApproxRel(2.0, 0.1).holds(2.21));
-        assert!(Bound::ApproxAbs(0.0, 0.5).holds(-0.5) && !Bound::ApproxAbs(0.0, 0.5).holds(0.6));
+        let between = Bound::Between([0.9, 1.1]);
+        assert!(between.holds(0.9) && !between.holds(1.2));
+        let rel = approx(2.0, Some(0.1), None);
+        assert!(rel.holds(2.19) && !rel.holds(2.21));
+        let abs = approx(0.0, None, Some(0.5));
+        assert!(abs.holds(-0.5) && !abs.holds(0.6));
         assert!(!Bound::AtMost(1.0).holds(f64::NAN) && !Bound::AtLeast(0.0).holds(f64::INFINITY));
+    }
+
+    #[test]
+    fn intervals_lie_on_one_side_or_across() {
+        let b = Bound::AtLeast(1.0);
+        assert_eq!(b.side([1.01, 1.2]), Side::Pass);
+        assert_eq!(b.side([0.8, 0.99]), Side::Fail);
+        assert_eq!(b.side([0.9, 1.1]), Side::Inconclusive);
+        let b = Bound::Between([0.9, 1.1]);
+        assert_eq!(b.side([0.95, 1.05]), Side::Pass);
+        assert_eq!(b.side([1.2, 1.3]), Side::Fail);
+        assert_eq!(b.side([1.05, 1.15]), Side::Inconclusive);
+        assert_eq!(approx(1.0, Some(0.1), None).side([0.85, 0.89]), Side::Fail);
+        assert_eq!(Bound::AtMost(0.0).side([f64::NAN, 1.0]), Side::Inconclusive);
+    }
+
+    #[test]
+    fn bounds_serialize_as_in_claim_files() {
+        let s = serde_json::to_string(&Bound::Between([0.92, 1.02])).unwrap();
+        assert_eq!(s, r#"{"between":[0.92,1.02]}"#);
+        let s = serde_json::to_string(&approx(1.0, Some(0.03), None)).unwrap();
+        assert_eq!(s, r#"{"approx":{"value":1.0,"rel":0.03}}"#);
+        let back: Bound = serde_json::from_str(r#"{"at_most":0.07}"#).unwrap();
+        assert_eq!(back, Bound::AtMost(0.07));
     }
 
     #[test]

@@ -1,10 +1,15 @@
-//! Claim files and result files: the two contracts of sgd-claims (DESIGN.md).
+//! Claim files and result files: the two contracts of sgd-claims (described in
+//! `claims/README.md`), and the one shape of an experiment kind.
 //!
 //! - [`claim`]: the claim-file types, parsed with unknown keys rejected;
-//! - [`load`]: discovery, size limits, YAML parsing with file/line/column/key in every error;
-//! - [`registry`]: experiment kinds, their typed parameters, and the run context;
-//! - [`outcome`]: what an experiment returns (metrics with intervals, tables, figure data);
-//! - [`figure`]: the data of a figure, which the `figures` crate draws;
+//! - [`yaml`]: the one YAML entry point, with positions and key paths in every error;
+//! - [`names`]: ids, figure and kind names, and "did you mean" suggestions;
+//! - [`load`]: discovery, size limits, validation with file/line/column/key in every error;
+//! - [`experiment`]: the [`Experiment`] trait (measure, metrics, figures), parameters, the run
+//!   context;
+//! - [`registry`]: experiment kinds by name;
+//! - [`outcome`]: metrics with intervals and basis, tables, and the composed outcome;
+//! - [`figure`]: figure data, which the `figures` crate draws;
 //! - [`evaluate`]: bound checks, wording checks and the computed verdict;
 //! - [`result`]: the deterministic result file and its atomic write.
 //!
@@ -13,17 +18,25 @@
 
 pub mod claim;
 pub mod evaluate;
+pub mod experiment;
 pub mod figure;
+pub mod legacy;
 pub mod load;
+pub mod names;
 pub mod outcome;
 pub mod registry;
 pub mod result;
+pub mod yaml;
 
 pub use claim::{Bound, CheckSpec, ClaimFile, FigureRef, Verdict};
 pub use evaluate::{Evaluation, evaluate};
+pub use experiment::{
+    Experiment, ExperimentError, ExperimentParams, MeasuredData, ParamError, RunContext,
+};
+pub use figure::{FigureData, Figures};
 pub use load::{LoadError, LoadedClaim, load_claims};
-pub use outcome::{Cell, Metric, Outcome, Table};
-pub use registry::{ExperimentError, ExperimentParams, ParamError, Registry, RunContext};
+pub use outcome::{Basis, Cell, Metric, Metrics, Outcome, Table};
+pub use registry::Registry;
 pub use result::{ResultFile, Status};
 
 /// Hash of this crate's sources, part of every result's `code_version`.

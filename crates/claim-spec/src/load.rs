@@ -2,8 +2,9 @@
 //! where known, and the key; misspelled keys and kinds get the closest valid name.
 
 use crate::claim::{ClaimFile, Verdict};
-use crate::registry::{PreparedParams, Registry, closest};
-use serde::de::DeserializeOwned;
+use crate::names::valid_slug;
+use crate::registry::{PreparedParams, Registry};
+use crate::yaml::{YamlError, parse_yaml};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,91 +13,6 @@ use std::path::{Path, PathBuf};
 /// Claim files larger than this are refused before parsing: a YAML parser can spend minutes and
 /// gigabytes on deeply nested or alias-heavy input.
 pub const MAX_CLAIM_BYTES: u64 = 64 * 1024;
-
-/// A YAML parse error with its position (1-based) and the path of the key it concerns.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct YamlError {
-    /// 1-based line, when the parser knows it.
-    pub line: Option<usize>,
-    /// 1-based column, when the parser knows it.
-    pub column: Option<usize>,
-    /// The key path (for example `params.trajectories`), when the message names one.
-    pub key: Option<String>,
-    /// The parser's message without the position.
-    pub message: String,
-    /// A valid key close to a misspelled one.
-    pub suggestion: Option<String>,
-}
-
-/// Parses YAML into `T`. This is the only YAML entry point of the project, so a maintained fork of
-/// serde_yaml can replace it in one place.
-///
-/// # Errors
-/// The parse or type error, with position and key where known.
-pub fn parse_yaml<T: DeserializeOwned>(source: &str) -> Result<T, YamlError> {
-    serde_yaml::from_str(source).map_err(|e| {
-        let location = e.location();
-        let text = e.to_string();
-        let message = match text.rfind(" at line ") {
-            Some(k) => text[..k].to_owned(),
-            None => text,
-        };
-        let (key, suggestion) = key_and_suggestion(&message);
-        // The key is reported on its own; drop serde_yaml's "path: " prefix from the message.
-        let message = match &key {
-            Some(k) => message
-                .strip_prefix(&format!("{k}: "))
-                .map(str::to_owned)
-                .unwrap_or(message),
-            None => message,
-        };
-        YamlError {
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
-            key,
-            message,
-            suggestion,
-        }
-    })
-}
-
-/// Extracts the key path a serde message is about, and for an unknown field the closest expected one.
-fn key_and_suggestion(message: &str) -> (Option<String>, Option<String>) {
-    // serde_yaml prefixes errors inside nested values with their path: "params.eta: invalid type ...".
-    let (path, rest) = match message.split_once(": ") {
-        Some((p, r))
-            if !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-[]".contains(c)) =>
-        {
-            (Some(p.to_owned()), r)
-        }
-        _ => (None, message),
-    };
-    let backticked: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
-    let join = |field: &str| match &path {
-        Some(p) => format!("{p}.{field}"),
-        None => field.to_owned(),
-    };
-    if rest.starts_with("unknown field")
-        && let Some(field) = backticked.first()
-    {
-        let suggestion = closest(field, backticked.iter().skip(1).copied()).map(str::to_owned);
-        return (Some(join(field)), suggestion);
-    }
-    if rest.starts_with("missing field")
-        && let Some(field) = backticked.first()
-    {
-        return (Some(join(field)), None);
-    }
-    if rest.starts_with("unknown variant")
-        && let Some(v) = backticked.first()
-    {
-        let suggestion = closest(v, backticked.iter().skip(1).copied()).map(str::to_owned);
-        return (path, suggestion);
-    }
-    (path, None)
-}
 
 /// A claim-file problem found before anything runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -187,17 +103,6 @@ pub struct LoadedClaim {
     pub sha256: String,
     /// The kind's parsed parameters.
     pub params: PreparedParams,
-}
-
-/// Whether `s` is a slug: non-empty lowercase ASCII letters, digits and single dashes inside.
-pub fn valid_slug(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && !s.contains("--")
 }
 
 /// Every `*.yaml` file under `dir`, sorted by path (so the run order never depends on the file system).
@@ -442,12 +347,14 @@ pub fn load_claim(
                     Some("wording.if_fails"),
                     "a wording check needs `if_fails: refined` or `if_fails: contradicted`",
                 )),
-                ("wording", Some(Verdict::Supported)) => errors.push(LoadError::at(
-                    display,
-                    pos,
-                    Some("wording.if_fails"),
-                    "`if_fails` must be `refined` or `contradicted`",
-                )),
+                ("wording", Some(Verdict::Supported | Verdict::Inconclusive)) => {
+                    errors.push(LoadError::at(
+                        display,
+                        pos,
+                        Some("wording.if_fails"),
+                        "`if_fails` must be `refined` or `contradicted`",
+                    ))
+                }
                 _ => {}
             }
             if !spec
@@ -465,6 +372,7 @@ pub fn load_claim(
             }
         }
     }
+    validate_primary(&claim, &source, display, &mut errors);
     let mut names = std::collections::BTreeSet::new();
     for fig in &claim.figures {
         if !valid_slug(&fig.name) {
@@ -522,6 +430,60 @@ pub fn load_claim(
             })
         }
         _ => Err(errors),
+    }
+}
+
+/// The rules of the primary wording check: at most one, only among wording checks, with a finite
+/// `effect` and a positive `design_se`, which no other check gives; beside it, other wording
+/// checks can only refine.
+fn validate_primary(claim: &ClaimFile, source: &str, display: &str, errors: &mut Vec<LoadError>) {
+    let mut push = |metric: &str, key: &str, message: String| {
+        let pos = locate_check(source, metric).or_else(|| locate_key(source, "wording"));
+        errors.push(LoadError::at(display, pos, Some(key), message));
+    };
+    for c in &claim.checks {
+        if c.primary || c.effect.is_some() || c.design_se.is_some() {
+            push(
+                &c.metric,
+                "checks.primary",
+                "`primary`, `effect` and `design_se` belong to the primary wording check".into(),
+            );
+        }
+    }
+    let primaries: Vec<_> = claim.wording.iter().filter(|w| w.primary).collect();
+    if primaries.len() > 1 {
+        push(
+            &primaries[1].metric,
+            "wording.primary",
+            format!(
+                "{} wording checks are marked primary; exactly one decides the verdict",
+                primaries.len()
+            ),
+        );
+    }
+    for w in &claim.wording {
+        if w.primary {
+            match (w.effect, w.design_se) {
+                (Some(e), Some(se)) if e.is_finite() && se.is_finite() && se > 0.0 => {}
+                _ => push(&w.metric, "wording.effect", "the primary wording check needs a finite `effect` (the value the statement implies) and a positive `design_se` (the design's expected standard error), stated before any run".into()),
+            }
+        } else if w.effect.is_some() || w.design_se.is_some() {
+            push(
+                &w.metric,
+                "wording.effect",
+                "`effect` and `design_se` belong to the primary wording check".into(),
+            );
+        } else if !primaries.is_empty() && w.if_fails == Some(Verdict::Contradicted) {
+            push(&w.metric, "wording.if_fails", "beside a primary wording check, other wording checks can only refine: use `if_fails: refined`".into());
+        }
+    }
+    if claim.verdict == Verdict::Inconclusive && primaries.is_empty() {
+        errors.push(LoadError::at(
+            display,
+            locate_key(source, "verdict"),
+            Some("verdict"),
+            "an `inconclusive` verdict comes only from a primary wording check",
+        ));
     }
 }
 
@@ -584,38 +546,6 @@ pub fn load_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slugs() {
-        assert!(valid_slug("kramers-escape") && valid_slug("a1"));
-        for bad in [
-            "", "A", "a/b", "..", "a..b", "-a", "a-", "a--b", "a b", "a_b",
-        ] {
-            assert!(!valid_slug(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn yaml_errors_carry_position_key_and_suggestion() {
-        #[derive(Debug, serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        #[allow(dead_code)]
-        struct T {
-            title: String,
-            seed: u64,
-        }
-        let e = parse_yaml::<T>("title: a\nsede: 3\n").unwrap_err();
-        assert_eq!(e.line, Some(2));
-        assert_eq!(e.key.as_deref(), Some("sede"));
-        assert_eq!(e.suggestion.as_deref(), Some("seed"));
-        let e = parse_yaml::<T>("title: a\nseed: many\n").unwrap_err();
-        assert_eq!(e.line, Some(2));
-        assert_eq!(e.key.as_deref(), Some("seed"));
-        let e = parse_yaml::<T>("title: a\n").unwrap_err();
-        assert_eq!(e.key.as_deref(), Some("seed"));
-        let e = parse_yaml::<T>("title: [\n").unwrap_err();
-        assert!(e.line.is_some());
-    }
 
     #[test]
     fn keys_are_located() {

@@ -1,18 +1,42 @@
-//! What an experiment returns: named metrics (value and interval), tables, and figure data.
+//! What an experiment returns: named metrics (value, interval and basis), tables, and figure data.
 
-use crate::figure::FigureSpec;
+use crate::figure::FigureData;
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sgd_sim::stats::Estimate;
 use std::collections::BTreeMap;
 
-/// A metric: a value, with its 95% interval when it is a statistical estimate.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// What a value rests on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// It depends on the random simulation: another seed gives another value.
+    Measured,
+    /// A closed form, a recursion, a quadrature or a code invariant: no random number enters it.
+    Computed,
+}
+
+impl Basis {
+    /// The lowercase name used in files and output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Measured => "measured",
+            Basis::Computed => "computed",
+        }
+    }
+}
+
+/// A metric: a value, its 95% interval when it is a statistical estimate, and its basis.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Metric {
     /// The value.
     pub value: f64,
-    /// The 95% confidence interval; absent for exact or deterministic values.
+    /// The 95% confidence interval; absent for computed values and for measured statistics that
+    /// are not estimates (a maximum |z| over points, a count).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ci: Option<[f64; 2]>,
+    /// Measured or computed.
+    pub basis: Basis,
 }
 
 /// A table cell: a number (non-finite numbers become `null`), a label, or empty.
@@ -71,6 +95,18 @@ impl Serialize for Cell {
     }
 }
 
+impl JsonSchema for Cell {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Cell".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number, a label, or null (missing or not finite).",
+            "type": ["number", "string", "null"]
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for Cell {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = serde_json::Value::deserialize(d)?;
@@ -94,7 +130,7 @@ impl Cell {
 }
 
 /// A table: named columns and rows of cells; the data behind a figure, simulation and theory side by side.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Table {
     /// Column names (snake_case).
     pub columns: Vec<String>,
@@ -137,51 +173,51 @@ macro_rules! row {
     ($($v:expr),* $(,)?) => { vec![$($crate::outcome::Cell::from($v)),*] };
 }
 
-/// Everything one experiment run produced.
+/// What a kind's metric step returns: named metrics and named tables.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Outcome {
-    /// Named metrics (snake_case).
-    pub metrics: BTreeMap<String, Metric>,
-    /// Named tables.
+pub struct Metrics {
+    /// Metrics by name (snake_case).
+    pub values: BTreeMap<String, Metric>,
+    /// Tables by name: the data behind the figures, simulation and theory side by side.
     pub tables: BTreeMap<String, Table>,
-    /// Figure data by figure name (the names the claim file lists).
-    pub figures: BTreeMap<String, FigureSpec>,
-    /// Random samples drawn (trajectory steps, batches, ...), for provenance.
-    pub samples: u64,
 }
 
-impl Outcome {
-    /// An empty outcome.
+impl Metrics {
+    /// No metrics yet.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Records an exact or deterministic value (no interval).
-    pub fn exact(&mut self, name: &str, value: f64) {
-        self.metrics
-            .insert(name.to_owned(), Metric { value, ci: None });
+    fn insert(&mut self, name: &str, value: f64, ci: Option<[f64; 2]>, basis: Basis) {
+        self.values
+            .insert(name.to_owned(), Metric { value, ci, basis });
     }
 
-    /// Records a statistical estimate with its 95% interval.
+    /// A measured estimate with its 95% interval (Student's t on the estimate's samples).
     pub fn estimate(&mut self, name: &str, estimate: Estimate) {
-        self.metrics.insert(
-            name.to_owned(),
-            Metric {
-                value: estimate.value,
-                ci: Some(estimate.ci95()),
-            },
-        );
+        self.insert(name, estimate.value, Some(estimate.ci95()), Basis::Measured);
     }
 
-    /// Records a value with an interval computed elsewhere (bootstrap, Wilson, delta method).
-    pub fn with_interval(&mut self, name: &str, value: f64, ci: [f64; 2]) {
-        self.metrics.insert(
-            name.to_owned(),
-            Metric {
-                value,
-                ci: Some(ci),
-            },
-        );
+    /// A measured value with an interval computed elsewhere (bootstrap, Wilson, delta method).
+    pub fn estimate_with_interval(&mut self, name: &str, value: f64, ci: [f64; 2]) {
+        self.insert(name, value, Some(ci), Basis::Measured);
+    }
+
+    /// A measured statistic without an interval: it depends on the simulation, but it is not an
+    /// estimate of a quantity (the largest |z| over points, a count of diverged runs).
+    pub fn measured(&mut self, name: &str, value: f64) {
+        self.insert(name, value, None, Basis::Measured);
+    }
+
+    /// A computed value: a closed form, a recursion, a quadrature or a code invariant.
+    pub fn computed(&mut self, name: &str, value: f64) {
+        self.insert(name, value, None, Basis::Computed);
+    }
+
+    /// A computed value with the interval of a deterministic fit or numerical error (not a
+    /// sampling interval; the post says "computed" for it).
+    pub fn computed_with_interval(&mut self, name: &str, value: f64, ci: [f64; 2]) {
+        self.insert(name, value, Some(ci), Basis::Computed);
     }
 
     /// Adds a table.
@@ -189,9 +225,31 @@ impl Outcome {
         self.tables.insert(name.to_owned(), table);
     }
 
-    /// Adds a figure's data.
-    pub fn figure(&mut self, name: &str, figure: FigureSpec) {
-        self.figures.insert(name.to_owned(), figure);
+    /// The value of metric `name`, if recorded.
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.values.get(name).map(|m| m.value)
+    }
+}
+
+/// Everything one experiment run produced, composed by [`crate::experiment::run_experiment`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    /// Named metrics (snake_case).
+    pub metrics: BTreeMap<String, Metric>,
+    /// Named tables.
+    pub tables: BTreeMap<String, Table>,
+    /// Figure data by figure name (the names the claim file lists).
+    pub figures: BTreeMap<String, FigureData>,
+    /// Hand-built figure specifications of kinds not yet ported to figure data.
+    pub legacy_figures: BTreeMap<String, crate::legacy::figure::FigureSpec>,
+    /// Random samples drawn (trajectory steps, batches, ...), for provenance.
+    pub samples: u64,
+}
+
+impl Outcome {
+    /// Whether figure `name` was produced.
+    pub fn has_figure(&self, name: &str) -> bool {
+        self.figures.contains_key(name) || self.legacy_figures.contains_key(name)
     }
 
     /// The first metric whose value or interval is not finite, if any.
@@ -222,11 +280,40 @@ mod tests {
     }
 
     #[test]
+    fn metrics_record_their_basis() {
+        let mut m = Metrics::new();
+        m.computed("theory", 2.0);
+        m.estimate(
+            "slope",
+            Estimate {
+                value: 1.0,
+                se: 0.1,
+                n: 5000,
+            },
+        );
+        m.measured("max_abs_z", 1.5);
+        assert_eq!(m.values["theory"].basis, Basis::Computed);
+        assert_eq!(m.values["slope"].basis, Basis::Measured);
+        let [lo, hi] = m.values["slope"].ci.unwrap();
+        assert!((lo - (1.0 - 0.1 * sgd_sim::stats::Z95)).abs() < 1e-15 && hi > 1.19);
+        assert_eq!(m.values["max_abs_z"].ci, None);
+        assert_eq!(
+            serde_json::to_string(&m.values["theory"]).unwrap(),
+            r#"{"value":2.0,"basis":"computed"}"#
+        );
+    }
+
+    #[test]
     fn non_finite_metrics_are_found() {
-        let mut o = Outcome::new();
-        o.exact("a", 1.0);
+        let mut m = Metrics::new();
+        m.computed("a", 1.0);
+        let mut o = Outcome {
+            metrics: m.values.clone(),
+            ..Outcome::default()
+        };
         assert!(o.first_non_finite_metric().is_none());
-        o.with_interval("b", 1.0, [0.0, f64::INFINITY]);
+        m.estimate_with_interval("b", 1.0, [0.0, f64::INFINITY]);
+        o.metrics = m.values;
         assert_eq!(o.first_non_finite_metric().unwrap().0, "b");
     }
 }

@@ -1,17 +1,22 @@
-//! The result file `site/_data/claims/<id>.json` (DESIGN.md, "Contract: a result file"), and the
-//! atomic write every output of the project goes through.
+//! The result file `site/_data/claims/<id>.json` (its contract is described in
+//! `claims/README.md`, and its JSON Schema is `claims/result.schema.json`), and the atomic write
+//! every output of the project goes through.
 
-use crate::claim::Verdict;
+use crate::claim::{Revision, Verdict};
 use crate::evaluate::{CheckRecord, Evaluation};
 use crate::load::LoadedClaim;
 use crate::outcome::{Metric, Outcome, Table};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
+/// The version of the result-file format; bumped whenever a field changes meaning.
+pub const FORMAT_VERSION: u32 = 2;
+
 /// pass | fail | error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Every check passed and the verdict is the expected one.
@@ -34,7 +39,7 @@ impl Status {
 }
 
 /// Where a result came from. No times, hosts or absolute paths.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Provenance {
     /// SHA-256 of the claim file's bytes.
     pub claim_sha256: String,
@@ -53,8 +58,11 @@ pub struct Provenance {
 }
 
 /// The deterministic record of one claim run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ResultFile {
+    /// The result-file format, [`FORMAT_VERSION`].
+    pub format_version: u32,
     /// The claim id.
     pub id: String,
     /// The claim's title.
@@ -66,6 +74,9 @@ pub struct ResultFile {
     pub also_in: Vec<String>,
     /// What the post claims.
     pub statement: String,
+    /// The statement is a mathematical identity (the badge reads "verified identity").
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub identity: bool,
     /// pass | fail | error.
     pub status: Status,
     /// The computed verdict (absent when the run failed).
@@ -80,6 +91,8 @@ pub struct ResultFile {
     pub problems: Vec<String>,
     /// The experiment kind.
     pub experiment: String,
+    /// The parameters the run used, defaults filled in.
+    pub params: serde_json::Value,
     /// Wording checks.
     pub wording: Vec<CheckRecord>,
     /// Every metric of the outcome.
@@ -92,6 +105,9 @@ pub struct ResultFile {
     pub captions: Vec<String>,
     /// The data behind every figure.
     pub tables: BTreeMap<String, Table>,
+    /// Changes to bounds or methods made after results were seen, from the claim file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revisions: Vec<Revision>,
     /// Provenance.
     pub provenance: Provenance,
 }
@@ -121,23 +137,27 @@ impl ResultFile {
             .collect();
         let captions = c.figures.iter().map(|f| f.caption.clone()).collect();
         let mut result = ResultFile {
+            format_version: FORMAT_VERSION,
             id: c.id.clone(),
             title: c.title.clone(),
             section: c.section.clone(),
             also_in: c.also_in.clone(),
             statement: c.statement.trim().to_owned(),
+            identity: c.identity,
             status: Status::Error,
             verdict: None,
             expected_verdict: c.verdict,
             note: c.note.as_ref().map(|n| n.trim().to_owned()),
             problems: Vec::new(),
             experiment: c.experiment.clone(),
+            params: serde_json::to_value(&loaded.params.resolved).unwrap_or_default(),
             wording: Vec::new(),
             metrics: BTreeMap::new(),
             checks: Vec::new(),
             figures,
             captions,
             tables: BTreeMap::new(),
+            revisions: c.revisions.clone(),
             provenance: Provenance {
                 claim_sha256: loaded.sha256.clone(),
                 seed,
@@ -189,6 +209,11 @@ impl ResultFile {
     pub fn read(path: &Path) -> std::io::Result<Self> {
         let bytes = std::fs::read(path)?;
         serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+    }
+
+    /// The JSON Schema of result files, as `claims/result.schema.json` holds it.
+    pub fn schema() -> schemars::Schema {
+        schemars::schema_for!(ResultFile)
     }
 }
 

@@ -28,15 +28,15 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add("convergence-rates/confusion-ball", confusion_ball::run);
-    registry.add(
+    registry.add_legacy("convergence-rates/confusion-ball", confusion_ball::run);
+    registry.add_legacy(
         "convergence-rates/robbins-monro-schedules",
         robbins_monro::run,
     );
-    registry.add(
+    registry.add_legacy(
         "convergence-rates/strongly-convex-rate",
         strongly_convex::run,
     );
-    registry.add("convergence-rates/convex-rate", convex_rate::run);
-    registry.add("convergence-rates/sgd-vs-gd-cost", sgd_vs_gd::run);
+    registry.add_legacy("convergence-rates/convex-rate", convex_rate::run);
+    registry.add_legacy("convergence-rates/sgd-vs-gd-cost", sgd_vs_gd::run);
 }

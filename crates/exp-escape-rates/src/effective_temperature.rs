@@ -14,8 +14,10 @@ use crate::kernel::{EscapeSpec, ExitAbove, GaussianNoise, GradientNoise, Minibat
 use crate::kramers_escape::{approximate_exit_steps, validate_etas};
 use crate::measure::{ExitSummary, ols_slope, propagated_interval, run_escapes, step_limit};
 use crate::well::{START, TARGET, chain_exit_steps, langevin_passage_time};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{ln, powf};

@@ -10,14 +10,18 @@
 //!   discretization bias), which the simulation must match within its sampling error.
 
 use crate::kernel::{EscapeSpec, ExitAbove, GaussianNoise};
-use crate::measure::{ExitSummary, ols_slope, propagated_interval, run_escapes, step_limit};
+use crate::measure::{ExitSummary, PROPAGATION_REPLICATES, ols_slope, run_escapes, step_limit};
 use crate::well::{START, TARGET, chain_exit_steps, kramers_passage_time, langevin_passage_time};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
+use claim_spec::{
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::ln;
 use sgd_sim::potential::DoubleWell;
+use sgd_sim::stats::{Estimate, NormalDraws};
 
 /// Parameters of `escape-rates/kramers-escape`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -105,128 +109,178 @@ impl ExperimentParams for Params {
     }
 }
 
-/// One measured point.
-struct Measured {
-    ratio: f64,
-    eta: f64,
-    temperature: f64,
-    noise_scale: f64,
-    summary: ExitSummary,
-    exact: f64,
-    kramers: f64,
-    chain_steps: f64,
+/// The kind `escape-rates/kramers-escape`.
+#[derive(Debug)]
+pub struct KramersEscape;
+
+/// One measured configuration (dL/T, eta), with the theory it is compared with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Configuration {
+    /// Barrier over temperature.
+    pub ratio: f64,
+    /// Step size.
+    pub eta: f64,
+    /// T = barrier / ratio.
+    pub temperature: f64,
+    /// The gradient-noise scale s = sqrt(2 T / eta).
+    pub noise_scale: f64,
+    /// The simulated exit steps.
+    pub summary: ExitSummary,
+    /// The exact Langevin mean first-passage time (computed).
+    pub exact: f64,
+    /// Kramers' asymptote (computed).
+    pub kramers: f64,
+    /// The exact mean exit step of the simulated chain (computed).
+    pub chain_steps: f64,
 }
 
-impl Measured {
+impl Configuration {
+    /// The mean exit time in time units, steps * eta.
+    fn time(&self) -> Estimate {
+        self.summary.time(self.eta)
+    }
+
     fn z_vs_chain(&self) -> f64 {
         (self.summary.steps.value - self.chain_steps) / self.summary.steps.se
     }
+
+    fn kramers_error(&self) -> f64 {
+        (self.kramers / self.exact - 1.0).abs()
+    }
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid parameters, a failed quadrature, or a diverging trajectory.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let well = DoubleWell { height: p.barrier };
-    let trajectories = ctx.scaled(p.trajectories);
-    let mut points = Vec::new();
-    for &ratio in &p.barrier_over_temperature {
-        let temperature = p.barrier / ratio;
-        let exact = langevin_passage_time(&well, temperature)?;
-        let kramers = kramers_passage_time(&well, temperature);
-        for &eta in &p.etas {
-            let noise_scale = (2.0 * temperature / eta).sqrt();
-            let chain_steps = chain_exit_steps(&well, eta, noise_scale * noise_scale)?;
-            let noise = GaussianNoise { scale: noise_scale };
-            let spec = EscapeSpec {
-                potential: &well,
-                noise: &noise,
-                exit: ExitAbove(TARGET),
-                eta,
-                start: START,
-                max_steps: step_limit(chain_steps),
-            };
-            let purpose = format!("kramers-escape/dl-over-t={ratio}/eta={eta}");
-            let summary = run_escapes(&spec, &streams, &purpose, trajectories)?;
-            points.push(Measured {
-                ratio,
-                eta,
-                temperature,
-                noise_scale,
-                summary,
-                exact,
-                kramers,
-                chain_steps,
-            });
-        }
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Trajectories per configuration (after `--scale`).
+    pub trajectories: usize,
+    /// The configurations, dL/T outer, eta inner.
+    pub points: Vec<Configuration>,
+    /// Normal deviates for the interval of the largest relative error, one per point and row.
+    pub interval_draws: NormalDraws,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.points.iter().map(|m| m.summary.total_steps).sum()
     }
+}
 
-    let mut out = Outcome::new();
-    let times: Vec<_> = points.iter().map(|m| m.summary.time(m.eta)).collect();
-    let exact: Vec<f64> = points.iter().map(|m| m.exact).collect();
-    let max_rel_error = |values: &[f64]| {
-        values
-            .iter()
-            .zip(&exact)
-            .map(|(v, e)| (v / e - 1.0).abs())
-            .fold(0.0, f64::max)
+/// Measures one configuration: `trajectories` escapes from -1 to +1.
+fn measure_point(
+    well: &DoubleWell,
+    ratio: f64,
+    eta: f64,
+    trajectories: usize,
+    ctx: &RunContext,
+) -> Result<Configuration, ExperimentError> {
+    let temperature = well.height / ratio;
+    let noise_scale = (2.0 * temperature / eta).sqrt();
+    let chain_steps = chain_exit_steps(well, eta, noise_scale * noise_scale)?;
+    let noise = GaussianNoise { scale: noise_scale };
+    let spec = EscapeSpec {
+        potential: well,
+        noise: &noise,
+        exit: ExitAbove(TARGET),
+        eta,
+        start: START,
+        max_steps: step_limit(chain_steps),
     };
-    let time_values: Vec<f64> = times.iter().map(|t| t.value).collect();
-    let mut interval_rng = streams.stream("kramers-escape/intervals", 0);
-    out.with_interval(
-        "mfpt_rel_error_max",
-        max_rel_error(&time_values),
-        propagated_interval(&times, max_rel_error, &mut interval_rng),
-    );
-    let chain_times: Vec<f64> = points.iter().map(|m| m.chain_steps * m.eta).collect();
-    out.exact("chain_rel_error_max", max_rel_error(&chain_times));
-    let max_abs_z = points
-        .iter()
-        .map(|m| m.z_vs_chain().abs())
-        .fold(0.0, f64::max);
-    out.exact("chain_max_abs_z", max_abs_z);
+    let purpose = format!("kramers-escape/dl-over-t={ratio}/eta={eta}");
+    let summary = run_escapes(&spec, &ctx.streams(), &purpose, trajectories)?;
+    Ok(Configuration {
+        ratio,
+        eta,
+        temperature,
+        noise_scale,
+        summary,
+        exact: langevin_passage_time(well, temperature)?,
+        kramers: kramers_passage_time(well, temperature),
+        chain_steps,
+    })
+}
 
-    // Arrhenius slope: least squares of ln tau on dL/T over all points, SE from the points' SEs
-    // (the SE of ln tau is SE(tau)/tau).
-    let x: Vec<f64> = points.iter().map(|m| m.ratio).collect();
+/// The largest relative error of `values` against the points' exact times.
+fn max_rel_error(values: &[f64], points: &[Configuration]) -> f64 {
+    values
+        .iter()
+        .zip(points)
+        .map(|(v, m)| (v / m.exact - 1.0).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Agreement with the exact Langevin time and with the exact chain.
+fn accuracy_metrics(m: &Measured, out: &mut Metrics) {
+    let times: Vec<Estimate> = m.points.iter().map(Configuration::time).collect();
+    let values: Vec<f64> = times.iter().map(|t| t.value).collect();
+    let interval = m
+        .interval_draws
+        .propagated_interval(&times, |v| max_rel_error(v, &m.points));
+    out.estimate_with_interval(
+        "mfpt_rel_error_max",
+        max_rel_error(&values, &m.points),
+        interval,
+    );
+    let chain_times: Vec<f64> = m.points.iter().map(|p| p.chain_steps * p.eta).collect();
+    out.computed(
+        "chain_rel_error_max",
+        max_rel_error(&chain_times, &m.points),
+    );
+    let max_abs_z = m
+        .points
+        .iter()
+        .map(|p| p.z_vs_chain().abs())
+        .fold(0.0, f64::max);
+    out.measured("chain_max_abs_z", max_abs_z);
+}
+
+/// The Arrhenius slope: least squares of ln tau on dL/T over all points, its SE from the points'
+/// SEs (the SE of ln tau is SE(tau)/tau), beside the exact and chain slopes.
+fn slope_metrics(m: &Measured, out: &mut Metrics) -> Result<(), ExperimentError> {
+    let x: Vec<f64> = m.points.iter().map(|p| p.ratio).collect();
+    let times: Vec<Estimate> = m.points.iter().map(Configuration::time).collect();
     let ln_sim: Vec<f64> = times.iter().map(|t| ln(t.value)).collect();
     let ln_se: Vec<f64> = times.iter().map(|t| t.se / t.value).collect();
-    let total = trajectories * points.len();
+    let total = m.trajectories * m.points.len();
     let slope = ols_slope(&x, &ln_sim, &ln_se, total)?;
     out.estimate("arrhenius_slope", slope);
-    let ln_exact: Vec<f64> = exact.iter().map(|&e| ln(e)).collect();
+    let ln_exact: Vec<f64> = m.points.iter().map(|p| ln(p.exact)).collect();
     let exact_slope = ols_slope(&x, &ln_exact, &ln_se, total)?.value;
-    out.exact("arrhenius_slope_exact", exact_slope);
-    let ln_chain: Vec<f64> = chain_times.iter().map(|&c| ln(c)).collect();
-    out.exact(
+    out.computed("arrhenius_slope_exact", exact_slope);
+    let ln_chain: Vec<f64> = m.points.iter().map(|p| ln(p.chain_steps * p.eta)).collect();
+    out.computed(
         "arrhenius_slope_chain",
         ols_slope(&x, &ln_chain, &ln_se, total)?.value,
     );
     let [lo, hi] = slope.ci95();
-    out.with_interval(
+    out.estimate_with_interval(
         "arrhenius_slope_minus_exact",
         slope.value - exact_slope,
         [lo - exact_slope, hi - exact_slope],
     );
+    Ok(())
+}
 
-    // Kramers' asymptote against the exact time, per dL/T (it does not depend on eta).
-    let kramers_error = |m: &Measured| (m.kramers / m.exact - 1.0).abs();
+/// Kramers' asymptote against the exact time at the highest and lowest dL/T (it does not depend
+/// on eta).
+fn kramers_metrics(m: &Measured, out: &mut Metrics) {
     let by_ratio = |pick: fn(f64, f64) -> bool| {
-        points
+        m.points
             .iter()
             .reduce(|a, b| if pick(b.ratio, a.ratio) { b } else { a })
     };
     if let (Some(high), Some(low)) = (by_ratio(|b, a| b > a), by_ratio(|b, a| b < a)) {
-        out.exact("kramers_rel_error_at_max_barrier", kramers_error(high));
-        out.exact("kramers_rel_error_at_min_barrier", kramers_error(low));
-        out.exact(
+        out.computed("kramers_rel_error_at_max_barrier", high.kramers_error());
+        out.computed("kramers_rel_error_at_min_barrier", low.kramers_error());
+        out.computed(
             "kramers_rel_error_shrink_factor",
-            kramers_error(high) / kramers_error(low),
+            high.kramers_error() / low.kramers_error(),
         );
     }
+}
 
+/// Every configuration, simulation and theory side by side.
+fn arrhenius_table(m: &Measured) -> Table {
     let mut table = Table::new([
         "dl_over_t",
         "eta",
@@ -248,135 +302,140 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "z_vs_chain",
         "exit_steps_sd_over_mean",
     ]);
-    for (m, t) in points.iter().zip(&times) {
+    for p in &m.points {
+        let t = p.time();
         let [lo, hi] = t.ci95();
         table.push(row![
-            m.ratio,
-            m.eta,
-            m.temperature,
-            m.noise_scale,
-            trajectories,
-            m.summary.steps.value,
-            m.summary.steps.se,
+            p.ratio,
+            p.eta,
+            p.temperature,
+            p.noise_scale,
+            m.trajectories,
+            p.summary.steps.value,
+            p.summary.steps.se,
             t.value,
             t.se,
             lo,
             hi,
-            m.exact,
-            m.chain_steps * m.eta,
-            m.kramers,
-            t.value / m.exact,
-            m.chain_steps * m.eta / m.exact,
-            kramers_error(m),
-            m.z_vs_chain(),
-            m.summary.steps_sd / m.summary.steps.value
+            p.exact,
+            p.chain_steps * p.eta,
+            p.kramers,
+            t.value / p.exact,
+            p.chain_steps * p.eta / p.exact,
+            p.kramers_error(),
+            p.z_vs_chain(),
+            p.summary.steps_sd / p.summary.steps.value
         ]);
     }
-    out.table("arrhenius", table);
-    out.figure("arrhenius", figure(p, &well, &points, &times)?);
-    out.samples = points.iter().map(|m| m.summary.total_steps).sum();
-    Ok(out)
+    table
 }
 
-/// The Arrhenius plot and the ratios to the exact time.
-fn figure(
-    p: &Params,
-    well: &DoubleWell,
-    points: &[Measured],
-    times: &[sgd_sim::stats::Estimate],
-) -> Result<FigureSpec, ExperimentError> {
-    let lo = p
-        .barrier_over_temperature
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min)
-        - 0.25;
-    let hi = p
-        .barrier_over_temperature
-        .iter()
-        .copied()
-        .fold(f64::NEG_INFINITY, f64::max)
-        + 0.25;
-    let grid: Vec<f64> = (0..=40)
-        .map(|k| lo + (hi - lo) * f64::from(k) / 40.0)
-        .collect();
-    // ln(1/tau) falls to the right, which leaves the legend's corner (upper right) free.
-    let mut exact_curve = Vec::with_capacity(grid.len());
-    let mut kramers_curve = Vec::with_capacity(grid.len());
-    let mut kramers_ratio = Vec::with_capacity(grid.len());
-    for &r in &grid {
-        let t = p.barrier / r;
-        let e = langevin_passage_time(well, t)?;
-        let k = kramers_passage_time(well, t);
-        exact_curve.push((r, -ln(e)));
-        kramers_curve.push((r, -ln(k)));
-        kramers_ratio.push((r, k / e));
+impl Experiment for KramersEscape {
+    const KIND: &'static str = "escape-rates/kramers-escape";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let well = DoubleWell { height: p.barrier };
+        let trajectories = ctx.scaled(p.trajectories);
+        let mut points = Vec::new();
+        for &ratio in &p.barrier_over_temperature {
+            for &eta in &p.etas {
+                ctx.check_cancelled()?;
+                points.push(measure_point(&well, ratio, eta, trajectories, ctx)?);
+            }
+        }
+        let mut rng = ctx.streams().stream("kramers-escape/intervals", 0);
+        let interval_draws = NormalDraws::draw(&mut rng, PROPAGATION_REPLICATES, points.len());
+        Ok(Measured {
+            trajectories,
+            points,
+            interval_draws,
+        })
     }
-    let mut left = vec![
-        Series::from_xy("exact (Langevin)", SeriesKind::Theory, 0, exact_curve),
-        Series::from_xy("Kramers", SeriesKind::Guide, 1, kramers_curve),
-    ];
-    let mut right = vec![
-        Series::from_xy("exact", SeriesKind::Theory, 0, [(lo, 1.0), (hi, 1.0)]),
-        Series::from_xy("Kramers / exact", SeriesKind::Guide, 1, kramers_ratio),
-    ];
+
+    fn metrics(_p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        accuracy_metrics(m, &mut out);
+        slope_metrics(m, &mut out)?;
+        kramers_metrics(m, &mut out);
+        out.table("arrhenius", arrhenius_table(m));
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("arrhenius", arrhenius_figure(p, m)?);
+        Ok(figures)
+    }
+}
+
+/// The Arrhenius plot, and the same times relative to the exact Langevin time.
+fn arrhenius_figure(p: &Params, m: &Measured) -> Result<FigureData, ExperimentError> {
+    let ratios = &p.barrier_over_temperature;
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min) - 0.25;
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 0.25;
+    let well = DoubleWell { height: p.barrier };
+    let mut exact_curve = Vec::new();
+    let mut kramers_curve = Vec::new();
+    let mut kramers_ratio = Vec::new();
+    for k in 0..=80 {
+        let r = lo + (hi - lo) * f64::from(k) / 80.0;
+        let t = p.barrier / r;
+        let e = langevin_passage_time(&well, t)?;
+        let kr = kramers_passage_time(&well, t);
+        exact_curve.push((r, -ln(e)));
+        kramers_curve.push((r, -ln(kr)));
+        kramers_ratio.push((r, kr / e));
+    }
+    let mut left = CurvesPanel::new(
+        "Arrhenius plot of the escape rate 1/τ",
+        Axis::linear("barrier over temperature ΔL/T"),
+        Axis::linear("ln(1/τ), τ in units of η"),
+    )
+    .theory(Line::new("exact (Langevin)", 0, exact_curve))
+    .guide(Line::new("Kramers' asymptote", 1, kramers_curve));
+    let mut right = CurvesPanel::new(
+        "Relative to the exact Langevin time",
+        Axis::linear("barrier over temperature ΔL/T"),
+        Axis::linear("time / exact time"),
+    )
+    .theory(Line::new("", 0, [(lo, 1.0), (hi, 1.0)]))
+    .guide(Line::new("Kramers / exact", 1, kramers_ratio));
     let n_eta = p.etas.len() as f64;
     for (ei, &eta) in p.etas.iter().enumerate() {
         // Points of different eta sit at the same dL/T: shift them apart a little for reading.
         let shift = (ei as f64 - (n_eta - 1.0) / 2.0) * 0.05;
-        let color = 2 + ei;
-        let mine = || points.iter().zip(times).filter(move |(m, _)| m.eta == eta);
-        left.push(Series {
-            label: format!("SGD, eta = {eta}"),
-            kind: SeriesKind::Simulation,
-            color,
-            points: mine()
-                .map(|(m, t)| {
+        let group = 2 + ei;
+        let mine = || m.points.iter().filter(move |q| q.eta == eta);
+        let sim = |f: &dyn Fn(&Configuration, f64) -> f64| -> Vec<MeasuredPoint> {
+            mine()
+                .map(|q| {
+                    let t = q.time();
                     let [a, b] = t.ci95();
-                    Point::with_interval(m.ratio + shift, -ln(t.value), [-ln(b), -ln(a)])
+                    let (lo, hi) = (f(q, a).min(f(q, b)), f(q, a).max(f(q, b)));
+                    MeasuredPoint::with_ci(q.ratio + shift, f(q, t.value), [lo, hi])
                 })
-                .collect(),
-        });
-        right.push(Series {
-            label: format!("SGD / exact, eta = {eta}"),
-            kind: SeriesKind::Simulation,
-            color,
-            points: mine()
-                .map(|(m, t)| {
-                    let [a, b] = t.ci95();
-                    Point::with_interval(
-                        m.ratio + shift,
-                        t.value / m.exact,
-                        [a / m.exact, b / m.exact],
-                    )
-                })
-                .collect(),
-        });
-        right.push(Series::from_xy(
-            format!("chain / exact, eta = {eta}"),
-            SeriesKind::Guide,
-            color,
-            mine().map(|(m, _)| (m.ratio + shift, m.chain_steps * m.eta / m.exact)),
+                .collect()
+        };
+        left = left.measured(Points::new(
+            format!("SGD, η = {eta}"),
+            group,
+            sim(&|_, v| -ln(v)),
         ));
+        right = right
+            .measured(Points::new(
+                format!("SGD / exact, η = {eta}"),
+                group,
+                sim(&|q, v| v / q.exact),
+            ))
+            .guide(Line::new(
+                format!("chain / exact, η = {eta}"),
+                group,
+                mine().map(|q| (q.ratio + shift, q.chain_steps * q.eta / q.exact)),
+            ));
     }
-    Ok(FigureSpec {
-        panels: vec![
-            Panel {
-                title: "Arrhenius plot of the escape rate 1/tau".into(),
-                x: Axis::linear("dL/T"),
-                y: Axis::linear("ln(1/tau), tau in units of eta"),
-                series: left,
-                labels: Vec::new(),
-            },
-            Panel {
-                title: "Relative to the exact Langevin time".into(),
-                x: Axis::linear("dL/T"),
-                y: Axis::linear("time / exact time").with_range(0.84, 1.14),
-                series: right,
-                labels: Vec::new(),
-            },
-        ],
-    })
+    Ok(FigureData::stacked(vec![left.into(), right.into()]))
 }
 
 #[cfg(test)]
@@ -406,6 +465,65 @@ mod tests {
             ..Params::default()
         };
         assert_eq!(p.validate().unwrap_err().key, "trajectories");
+    }
+
+    /// A hand-made measurement: three dL/T at one eta, SGD exactly at the chain's time.
+    fn hand_made() -> Measured {
+        let well = DoubleWell { height: 1.0 };
+        let points = [4.0, 5.0, 6.0]
+            .iter()
+            .map(|&ratio| {
+                let temperature = 1.0 / ratio;
+                let exact = langevin_passage_time(&well, temperature).unwrap();
+                let chain_steps = 0.99 * exact / 0.01;
+                Configuration {
+                    ratio,
+                    eta: 0.01,
+                    temperature,
+                    noise_scale: (2.0 * temperature / 0.01).sqrt(),
+                    summary: ExitSummary {
+                        steps: Estimate {
+                            value: chain_steps,
+                            se: 0.01 * chain_steps,
+                            n: 8000,
+                        },
+                        steps_sd: chain_steps,
+                        total_steps: 1000,
+                    },
+                    exact,
+                    kramers: kramers_passage_time(&well, temperature),
+                    chain_steps,
+                }
+            })
+            .collect();
+        let mut rng = sgd_sim::rng::Streams::new(1).stream("test", 0);
+        Measured {
+            trajectories: 8000,
+            points,
+            interval_draws: NormalDraws::draw(&mut rng, 400, 3),
+        }
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let p = Params::default();
+        let m = hand_made();
+        let out = KramersEscape::metrics(&p, &m).unwrap();
+        // SGD sits exactly on the chain: no z-score, and a 1% error against the exact time.
+        assert_eq!(out.value("chain_max_abs_z"), Some(0.0));
+        let err = out.value("mfpt_rel_error_max").unwrap();
+        assert!((err - 0.01).abs() < 1e-12, "{err}");
+        // Times proportional to the exact ones share its Arrhenius slope.
+        let diff = out.value("arrhenius_slope_minus_exact").unwrap();
+        assert!(diff.abs() < 1e-12, "{diff}");
+        assert_eq!(
+            out.values["arrhenius_slope_exact"].basis,
+            claim_spec::Basis::Computed
+        );
+        assert_eq!(out.tables["arrhenius"].rows.len(), 3);
+        assert_eq!(m.samples(), 3000);
+        let figures = KramersEscape::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["arrhenius"].panels.len(), 2);
     }
 
     #[test]

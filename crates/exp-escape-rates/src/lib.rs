@@ -24,10 +24,10 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add("escape-rates/kramers-escape", kramers_escape::run);
-    registry.add(
+    registry.add::<kramers_escape::KramersEscape>();
+    registry.add_legacy(
         "escape-rates/effective-temperature",
         effective_temperature::run,
     );
-    registry.add("escape-rates/saddle-escape", saddle_escape::run);
+    registry.add_legacy("escape-rates/saddle-escape", saddle_escape::run);
 }

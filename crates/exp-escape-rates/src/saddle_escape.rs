@@ -9,8 +9,10 @@
 use crate::kernel::{EscapeSpec, ExitOutside, GaussianNoise, gradient_descent_exit_step};
 use crate::measure::{ExitSummary, propagated_interval, run_escapes, step_limit};
 use crate::saddle::SaddleExit;
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{log10, powf};

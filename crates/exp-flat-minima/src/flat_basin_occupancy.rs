@@ -21,8 +21,10 @@
 use crate::chains::{BinCounts, groups, run_group};
 use crate::landscape::{CompressedDoubleWell, Diffusion};
 use crate::stationary::{DensityGrid, EulerChainLaw};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind, TextLabel};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind, TextLabel};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::parallel::map_indexed;

@@ -28,8 +28,10 @@
 use crate::chains::{BinCounts, groups, run_group};
 use crate::resample::Bootstrap;
 use crate::stationary::{DensityGrid, EulerChainLaw, folded_normal_mean};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::parallel::map_indexed;

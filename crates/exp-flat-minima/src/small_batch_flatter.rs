@@ -26,8 +26,10 @@
 use crate::network::{Dataset, HessianOperator, TanhNetwork};
 use crate::resample::Bootstrap;
 use crate::spectrum::{TopEigen, lanczos_top, power_top};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{exp, ln, tanh};

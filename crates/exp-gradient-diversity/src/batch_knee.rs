@@ -12,8 +12,10 @@ use crate::hyperbola::{HyperbolaFit, fit_hyperbola};
 use crate::ls_moments::SecondMomentOperator;
 use crate::mccandlish::NoiseScales;
 use crate::tuning::{LogSearch, TunedRate};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Series, SeriesKind, TextLabel};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Series, SeriesKind, TextLabel};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{ln, powf};

@@ -10,8 +10,10 @@
 use crate::hyperbola::{HyperbolaFit, fit_hyperbola, hyperbola_product};
 use crate::mccandlish::{NoiseScales, nqm_noise_scales, one_step_optimum_by_recursion};
 use crate::tuning::{LogSearch, TunedRate};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Series, SeriesKind, TextLabel};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Series, SeriesKind, TextLabel};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{ln, powf};

@@ -9,8 +9,10 @@
 use crate::diversity::{
     Dataset, GradientDiversity, correlated_dataset, identical_dataset, spectrum_dataset,
 };
-use claim_spec::figure::{Axis, FigureSpec, Panel, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Series, SeriesKind};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::data::harmonic_spectrum;

@@ -15,8 +15,8 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add("minibatch-noise/gradient-unbiased", gradient_unbiased::run);
-    registry.add(
+    registry.add_legacy("minibatch-noise/gradient-unbiased", gradient_unbiased::run);
+    registry.add_legacy(
         "minibatch-noise/minibatch-variance",
         minibatch_variance::run,
     );

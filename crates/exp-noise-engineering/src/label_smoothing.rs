@@ -20,8 +20,10 @@ use crate::softmax::{
     expected_calibration_error, newton_cross_entropy, smoothed_fixed_point, smoothed_target,
     softmax,
 };
-use claim_spec::figure::{Axis, FigureSpec, Panel, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Series, SeriesKind};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use ndarray::{Array1, Array2};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

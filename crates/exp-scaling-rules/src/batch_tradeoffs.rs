@@ -8,8 +8,10 @@
 //! benchmark `minibatch_step` through `cargo xtask bench-table`, never from this run.
 
 use crate::minibatch_step::{LeastSquaresModel, StepWorkspace};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::ln;

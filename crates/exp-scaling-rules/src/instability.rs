@@ -14,8 +14,10 @@
 //! loss over the last 1000 steps exceeds 1000 times their median.
 
 use crate::per_sample_quadratic::PerSampleQuadratic;
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind, TextLabel};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind, TextLabel};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::parallel::trajectories;

@@ -18,8 +18,10 @@
 //!   rule (grows like k) and the square-root rule eta_k = sqrt(k) eta (constant).
 
 use crate::nqm_sgd::{CoordinateDynamics, CoupledChain, run_coupled_curves, run_replicas};
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{ln, powf};

@@ -16,7 +16,7 @@ fn claim(id: &str) -> (ClaimFile, String) {
     let source =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let file: ClaimFile =
-        claim_spec::load::parse_yaml(&source).unwrap_or_else(|e| panic!("{id}: {e:?}"));
+        claim_spec::yaml::parse_yaml(&source).unwrap_or_else(|e| panic!("{id}: {e:?}"));
     (file, source)
 }
 

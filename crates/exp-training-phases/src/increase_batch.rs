@@ -14,8 +14,10 @@
 
 use crate::least_squares::Problem;
 use crate::sgd_moments::SpectralMoments;
-use claim_spec::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
-use claim_spec::{ExperimentError, ExperimentParams, Outcome, ParamError, RunContext, Table, row};
+use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::{
+    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::data::{LeastSquaresSpec, generate_least_squares, harmonic_spectrum};

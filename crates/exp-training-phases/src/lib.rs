@@ -32,14 +32,14 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add(
+    registry.add_legacy(
         "training-phases/increase-batch-equals-decay",
         increase_batch::run,
     );
-    registry.add("training-phases/three-regime-schedule", three_regime::run);
-    registry.add(
+    registry.add_legacy("training-phases/three-regime-schedule", three_regime::run);
+    registry.add_legacy(
         "training-phases/implicit-curriculum",
         implicit_curriculum::run,
     );
-    registry.add("training-phases/sgd-as-bayes", sgd_as_bayes::run);
+    registry.add_legacy("training-phases/sgd-as-bayes", sgd_as_bayes::run);
 }

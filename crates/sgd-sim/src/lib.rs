@@ -1,5 +1,6 @@
 //! The simulation core of sgd-claims: everything an experiment needs to run seeded SGD and measure it.
 //!
+//! - [`cancel`]: the stop flag that interrupted runs poll;
 //! - [`rng`]: one deterministic random stream per (claim seed, purpose, index);
 //! - [`objective`], [`potential`], [`data`]: losses with exact gradients;
 //! - [`sampler`], [`oracle`]: minibatch samplers and gradient oracles (exact, minibatch, additive noise);
@@ -16,6 +17,7 @@
 //! never depend on the number of threads; transcendental functions that feed results go through
 //! [`math`] (pure-Rust `libm`), so results are the same bits on every machine.
 
+pub mod cancel;
 pub mod data;
 pub mod first_passage;
 pub mod linalg;
@@ -48,4 +50,13 @@ pub enum SimError {
     /// A linear-algebra operation failed (a matrix that should be positive definite is not).
     #[error("linear algebra: {0}")]
     LinearAlgebra(String),
+    /// The run was cancelled (an interrupt) before it finished.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl From<cancel::Cancelled> for SimError {
+    fn from(_: cancel::Cancelled) -> Self {
+        SimError::Cancelled
+    }
 }

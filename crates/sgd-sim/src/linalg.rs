@@ -1,10 +1,56 @@
-//! The one boundary to nalgebra: dense symmetric eigendecomposition, Cholesky solves, and the
-//! Lyapunov equation, on ndarray arrays. nalgebra is pure Rust with no run-time CPU dispatch, so
-//! these give the same bits on every machine (README, "Why nalgebra").
+//! Dense linear algebra for result-producing code: the one boundary to nalgebra (symmetric
+//! eigendecomposition, Cholesky and LU solves), the Lyapunov equation, and fixed-order products.
+//!
+//! Everything here gives the same bits on every machine. nalgebra's decompositions are plain
+//! loops with no run-time CPU dispatch (its matrix product would call matrixmultiply's dgemm,
+//! which picks AVX or FMA kernels at run time, so it is not used). ndarray's 2-D `dot` is that
+//! same dgemm, so products go through [`dot`], [`mat_vec`] and [`mat_mul`], which sum in index
+//! order. A tidy test keeps ndarray's `dot` out of result-producing code.
 
 use crate::SimError;
 use nalgebra::DMatrix;
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ArrayView2};
+
+/// The inner product sum_i a_i b_i, summed in index order.
+///
+/// # Panics
+/// When the lengths differ (a programming error).
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "dot product of vectors of different lengths"
+    );
+    a.iter().zip(b).fold(0.0, |s, (x, y)| s + x * y)
+}
+
+/// The product A x, each row summed in index order.
+///
+/// # Panics
+/// When the shapes do not match (a programming error).
+pub fn mat_vec(a: ArrayView2<'_, f64>, x: &[f64]) -> Array1<f64> {
+    assert_eq!(
+        a.ncols(),
+        x.len(),
+        "matrix-vector product of mismatched shapes"
+    );
+    Array1::from_iter(
+        a.rows()
+            .into_iter()
+            .map(|row| row.iter().zip(x).fold(0.0, |s, (r, v)| s + r * v)),
+    )
+}
+
+/// The product A B, each entry c_ij = sum_k a_ik b_kj summed in k order.
+///
+/// # Panics
+/// When the shapes do not match (a programming error).
+pub fn mat_mul(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>) -> Array2<f64> {
+    assert_eq!(a.ncols(), b.nrows(), "matrix product of mismatched shapes");
+    Array2::from_shape_fn((a.nrows(), b.ncols()), |(i, j)| {
+        (0..a.ncols()).fold(0.0, |s, k| s + a[[i, k]] * b[[k, j]])
+    })
+}
 
 fn to_nalgebra(a: &Array2<f64>) -> DMatrix<f64> {
     DMatrix::from_fn(a.nrows(), a.ncols(), |i, j| a[[i, j]])
@@ -104,9 +150,9 @@ pub fn solve_lyapunov(h: &Array2<f64>, c: &Array2<f64>) -> Result<Array2<f64>, S
             "Lyapunov solve needs a positive definite H".into(),
         ));
     }
-    let ct = v.t().dot(c).dot(&v);
+    let ct = mat_mul(mat_mul(v.t(), c.view()).view(), v.view());
     let st = Array2::from_shape_fn(ct.dim(), |(i, j)| ct[[i, j]] / (l[i] + l[j]));
-    Ok(v.dot(&st).dot(&v.t()))
+    Ok(mat_mul(mat_mul(v.view(), st.view()).view(), v.t()))
 }
 
 #[cfg(test)]
@@ -115,11 +161,24 @@ mod tests {
     use ndarray::{arr1, arr2};
 
     #[test]
+    fn fixed_order_products_match_their_definitions() {
+        let a = arr2(&[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+        let b = arr2(&[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]);
+        assert_eq!(
+            mat_mul(a.view(), b.view()),
+            arr2(&[[4.0, 5.0], [10.0, 11.0]])
+        );
+        assert_eq!(mat_vec(a.view(), &[1.0, 1.0, 1.0]), arr1(&[6.0, 15.0]));
+        // Summed left to right: (1e16 + 1) - 1e16 loses the 1, as index order demands.
+        assert_eq!(dot(&[1e16, 1.0, -1e16], &[1.0, 1.0, 1.0]), 0.0);
+    }
+
+    #[test]
     fn eigen_of_known_matrix() {
         // [[2,1],[1,2]] has eigenvalues 1 and 3.
         let (l, v) = symmetric_eigen(&arr2(&[[2.0, 1.0], [1.0, 2.0]])).unwrap();
         assert!((l[0] - 1.0).abs() < 1e-14 && (l[1] - 3.0).abs() < 1e-14);
-        let vtv = v.t().dot(&v);
+        let vtv = mat_mul(v.t(), v.view());
         assert!((vtv[[0, 1]]).abs() < 1e-14 && (vtv[[0, 0]] - 1.0).abs() < 1e-14);
     }
 
@@ -133,7 +192,7 @@ mod tests {
         assert!((x1[0] - 1.0 / 11.0).abs() < 1e-15 && (x1[1] - 7.0 / 11.0).abs() < 1e-15);
         assert!((&x1 - &x2).iter().all(|d| d.abs() < 1e-15));
         let inv = spd_inverse(&a).unwrap();
-        let id = a.dot(&inv);
+        let id = mat_mul(a.view(), inv.view());
         assert!((id[[0, 0]] - 1.0).abs() < 1e-14 && id[[0, 1]].abs() < 1e-14);
         assert!(cholesky_solve(&arr2(&[[1.0, 2.0], [2.0, 1.0]]), &b).is_err());
         assert!(symmetric_eigen(&arr2(&[[1.0, 2.0]])).is_err());
@@ -144,7 +203,7 @@ mod tests {
         let h = arr2(&[[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]]);
         let c = arr2(&[[1.0, 0.2, 0.0], [0.2, 2.0, 0.0], [0.0, 0.0, 0.5]]);
         let s = solve_lyapunov(&h, &c).unwrap();
-        let resid = h.dot(&s) + s.dot(&h) - &c;
+        let resid = mat_mul(h.view(), s.view()) + mat_mul(s.view(), h.view()) - &c;
         assert!(resid.iter().all(|r| r.abs() < 1e-13));
         // Diagonal H: S_ii = C_ii / (2 h_i).
         let s = solve_lyapunov(

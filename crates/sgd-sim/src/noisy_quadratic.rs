@@ -161,7 +161,7 @@ mod tests {
             let mut rec = m.initial.clone();
             for t in 1..=300 {
                 for i in 0..m.dim() {
-                    let a = (1.0 - eta * m.curvatures[i]).powi(2);
+                    let a = crate::math::powi(1.0 - eta * m.curvatures[i], 2);
                     rec[i] = a * rec[i] + eta * eta * m.noise[i] / b;
                 }
                 if t % 50 == 0 {

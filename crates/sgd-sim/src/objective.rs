@@ -1,7 +1,7 @@
 //! Objectives with exact gradients: diagonal and dense quadratics, and least squares on a finite data set.
 
 use crate::SimError;
-use ndarray::{Array1, Array2, ArrayView1};
+use ndarray::{Array1, Array2};
 
 /// A differentiable loss over R^d with an exact gradient.
 pub trait Objective: Sync {
@@ -94,8 +94,9 @@ impl Objective for DenseQuadratic {
         self.minimizer.len()
     }
     fn loss(&self, w: &[f64]) -> f64 {
-        let diff: Array1<f64> = ArrayView1::from(w).to_owned() - &self.minimizer;
-        0.5 * diff.dot(&self.hessian.dot(&diff))
+        let diff: Vec<f64> = w.iter().zip(&self.minimizer).map(|(a, b)| a - b).collect();
+        let h_diff = crate::linalg::mat_vec(self.hessian.view(), &diff);
+        0.5 * crate::linalg::dot(&diff, &h_diff.to_vec())
     }
     fn gradient(&self, w: &[f64], out: &mut [f64]) {
         let d = self.dim();
@@ -155,7 +156,7 @@ impl LeastSquares {
     /// The Hessian (1/N) X^T X, summed in sample order.
     pub fn hessian(&self) -> Array2<f64> {
         let n = self.inputs.nrows() as f64;
-        self.inputs.t().dot(&self.inputs) / n
+        crate::linalg::mat_mul(self.inputs.t(), self.inputs.view()) / n
     }
 
     /// The per-sample gradient g_i(w) as a new vector.

@@ -1,6 +1,7 @@
 //! Deterministic parallel trajectories: trajectory i uses its own stream, work is spread over the
 //! current rayon pool, and results come back in index order, so they do not depend on the thread count.
 
+use crate::cancel::{Cancel, Cancelled};
 use crate::rng::{Stream, Streams};
 use rayon::prelude::*;
 
@@ -44,6 +45,31 @@ where
     trajectories(streams, purpose, n, f).into_iter().collect()
 }
 
+/// Like [`try_trajectories`], polling `cancel` before each trajectory: once it is raised, no new
+/// trajectory starts and the call returns `Cancelled` (converted into the caller's error).
+///
+/// # Errors
+/// `Cancelled` when the flag was raised, otherwise the error of the lowest-indexed failed trajectory.
+pub fn cancellable_trajectories<T, E, F>(
+    streams: &Streams,
+    purpose: &str,
+    n: usize,
+    cancel: &Cancel,
+    f: F,
+) -> Result<Vec<T>, E>
+where
+    T: Send,
+    E: Send + From<Cancelled>,
+    F: Fn(usize, &mut Stream) -> Result<T, E> + Sync + Send,
+{
+    let runs = trajectories(streams, purpose, n, |i, rng| {
+        cancel.check()?;
+        f(i, rng)
+    });
+    cancel.check()?;
+    runs.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,6 +97,19 @@ mod tests {
             two.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
         );
         assert_eq!(one, four);
+    }
+
+    #[test]
+    fn a_raised_flag_stops_the_run() {
+        let streams = Streams::new(3);
+        let cancel = Cancel::new();
+        let ok: Result<Vec<usize>, Cancelled> =
+            cancellable_trajectories(&streams, "t", 10, &cancel, |i, _| Ok(i));
+        assert_eq!(ok.unwrap(), (0..10).collect::<Vec<_>>());
+        cancel.cancel();
+        let stopped: Result<Vec<usize>, Cancelled> =
+            cancellable_trajectories(&streams, "t", 10, &cancel, |i, _| Ok(i));
+        assert_eq!(stopped, Err(Cancelled));
     }
 
     #[test]

@@ -157,9 +157,9 @@ mod tests {
         check(&QuarticSaddle { lambda: 1.0 });
         check(&Linear { slope: -2.0 });
         check(&FnPotential {
-            value: |w: f64| w.sin(),
-            derivative: |w: f64| w.cos(),
-            second_derivative: |w: f64| -w.sin(),
+            value: |w: f64| crate::math::sin(w),
+            derivative: |w: f64| crate::math::cos(w),
+            second_derivative: |w: f64| -crate::math::sin(w),
         });
     }
 

@@ -168,7 +168,7 @@ mod tests {
         }
         let chi2: f64 = counts
             .iter()
-            .map(|&c| (c as f64 - 10_000.0).powi(2) / 10_000.0)
+            .map(|&c| crate::math::powi(c as f64 - 10_000.0, 2) / 10_000.0)
             .sum();
         assert!(chi2 < 25.7, "chi2 = {chi2}");
     }
@@ -180,7 +180,11 @@ mod tests {
         let n = 200_000;
         let xs: Vec<f64> = (0..n).map(|_| standard_normal(&mut r)).collect();
         let mean = xs.iter().sum::<f64>() / n as f64;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+        let var = xs
+            .iter()
+            .map(|x| crate::math::powi(x - mean, 2))
+            .sum::<f64>()
+            / (n as f64 - 1.0);
         assert!(mean.abs() < 5.0 / (n as f64).sqrt());
         assert!((var - 1.0).abs() < 5.0 * (2.0 / n as f64).sqrt());
     }

@@ -127,7 +127,7 @@ mod tests {
         })
         .unwrap();
         for i in 0..3 {
-            let want = w0[i] * (1.0 - eta * h[i]).powi(50);
+            let want = w0[i] * crate::math::powi(1.0 - eta * h[i], 50);
             assert!(
                 (w[i] - want).abs() <= 1e-13 * want.abs().max(1e-300) + 1e-300,
                 "coordinate {i}"

@@ -31,7 +31,7 @@ pub fn mean_square_factor(
     b: usize,
     kind: SamplerKind,
 ) -> f64 {
-    (1.0 - eta * mean).powi(2) + eta * eta * variance * kind.variance_factor(n, b)
+    crate::math::powi(1.0 - eta * mean, 2) + eta * eta * variance * kind.variance_factor(n, b)
 }
 
 /// The mean-square stability threshold eta_ms(b) = 2 abar / (abar^2 + var(a) f(N, b)), the
@@ -79,7 +79,7 @@ mod tests {
         for i in 0..5 {
             for j in i + 1..5 {
                 let ab = (a[i] + a[j]) / 2.0;
-                total += (1.0 - eta * ab).powi(2);
+                total += crate::math::powi(1.0 - eta * ab, 2);
                 count += 1.0;
             }
         }

@@ -4,7 +4,6 @@
 //! Sums run in index order, so a statistic of the same samples is the same bits on every run.
 
 use crate::rng::{Stream, uniform_index};
-use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// The two-sided 95% standard normal quantile, Phi^-1(0.975).
 pub const Z95: f64 = 1.959_963_984_540_054;
@@ -43,14 +42,106 @@ impl Estimate {
 }
 
 /// The 0.975 quantile of Student's t with n - 1 degrees of freedom (Z95 beyond 1000 samples,
-/// where the two differ by less than 0.1%).
+/// where the two differ by less than 0.1%), found by bisection on the t distribution function.
+/// Everything goes through libm, so the quantile is the same bits on every machine.
 pub fn t_quantile_975(n: usize) -> f64 {
     if !(2..=1000).contains(&n) {
         return Z95;
     }
-    StudentsT::new(0.0, 1.0, (n - 1) as f64)
-        .map(|t| t.inverse_cdf(0.975))
-        .unwrap_or(Z95)
+    let dof = (n - 1) as f64;
+    // The upper tail P(T > t) = I_{dof/(dof+t^2)}(dof/2, 1/2) / 2 falls from 1/2 at t = 0; the
+    // quantile with one degree of freedom is 12.7, so [0, 64] brackets every case.
+    let (mut lo, mut hi) = (0.0f64, 64.0f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        let tail = 0.5 * regularized_incomplete_beta(dof / (dof + mid * mid), 0.5 * dof, 0.5);
+        if tail > 0.025 { lo = mid } else { hi = mid }
+    }
+    0.5 * (lo + hi)
+}
+
+/// The regularized incomplete beta function I_x(a, b), by its continued fraction evaluated with
+/// the modified Lentz method (Abramowitz and Stegun 26.5.8; Press et al., Numerical Recipes,
+/// section 6.4), using the symmetry I_x(a, b) = 1 - I_{1-x}(b, a) where the fraction converges
+/// slowly.
+pub fn regularized_incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = libm::lgamma(a + b) - libm::lgamma(a) - libm::lgamma(b)
+        + a * libm::log(x)
+        + b * libm::log1p(-x);
+    if x < (a + 1.0) / (a + b + 2.0) {
+        libm::exp(ln_front) * beta_continued_fraction(x, a, b) / a
+    } else {
+        1.0 - libm::exp(ln_front) * beta_continued_fraction(1.0 - x, b, a) / b
+    }
+}
+
+/// The continued fraction of I_x(a, b) (see [`regularized_incomplete_beta`]).
+fn beta_continued_fraction(x: f64, a: f64, b: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let guard = |v: f64| if v.abs() < TINY { TINY } else { v };
+    let mut c = 1.0;
+    let mut d = 1.0 / guard(1.0 - (a + b) * x / (a + 1.0));
+    let mut h = d;
+    for m in 1..=300 {
+        let m = f64::from(m);
+        let two_m = 2.0 * m;
+        let even = m * (b - m) * x / ((a + two_m - 1.0) * (a + two_m));
+        d = 1.0 / guard(1.0 + even * d);
+        c = guard(1.0 + even / c);
+        h *= d * c;
+        let odd = -(a + m) * (a + b + m) * x / ((a + two_m) * (a + two_m + 1.0));
+        d = 1.0 / guard(1.0 + odd * d);
+        c = guard(1.0 + odd / c);
+        let step = d * c;
+        h *= step;
+        if (step - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    h
+}
+
+/// The standard normal distribution function Phi(x) = erfc(-x / sqrt 2) / 2 (libm's erfc).
+pub fn normal_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / core::f64::consts::SQRT_2)
+}
+
+/// The power of a design: the probability that the 95% interval est +- Z95 se lies wholly inside
+/// [lo, hi] (either end may be infinite) when the estimate is normal with mean `effect` and
+/// standard error `se`. With c = Z95 se, this is Phi((hi - c - effect)/se) - Phi((lo + c - effect)/se),
+/// or 0 when the region is narrower than the interval.
+///
+/// This is the one power computation of the project: a claim's pre-registered `effect` and
+/// `design_se` give the power of its primary wording check.
+pub fn power_interval_inside(lo: f64, hi: f64, effect: f64, se: f64) -> f64 {
+    if !(se > 0.0 && effect.is_finite()) {
+        return 0.0;
+    }
+    let c = Z95 * se;
+    let (a, b) = (lo + c, hi - c);
+    if a >= b {
+        return 0.0;
+    }
+    let upper = if b.is_finite() {
+        normal_cdf((b - effect) / se)
+    } else {
+        1.0
+    };
+    let lower = if a.is_finite() {
+        normal_cdf((a - effect) / se)
+    } else {
+        0.0
+    };
+    (upper - lower).max(0.0)
 }
 
 /// Sample mean and its standard error s / sqrt(n) (two passes, index order).
@@ -150,7 +241,7 @@ pub fn linear_fit(x: &[f64], y: &[f64]) -> LinearFit {
     let rss: f64 = x
         .iter()
         .zip(y)
-        .map(|(a, b)| (b - intercept - slope * a).powi(2))
+        .map(|(a, b)| crate::math::powi(b - intercept - slope * a, 2))
         .sum();
     let (slope_se, intercept_se) = if x.len() > 2 {
         let s2 = rss / (n - 2.0);
@@ -195,7 +286,7 @@ pub fn weighted_linear_fit(x: &[f64], y: &[f64], sigma: &[f64]) -> LinearFit {
         .iter()
         .zip(x)
         .zip(y)
-        .map(|((w, x), y)| w * (y - intercept - slope * x).powi(2))
+        .map(|((w, x), y)| w * crate::math::powi(y - intercept - slope * x, 2))
         .sum();
     LinearFit {
         slope,
@@ -235,8 +326,64 @@ pub fn proportion_estimate(successes: u64, trials: u64) -> Estimate {
     }
 }
 
+/// Bootstrap resamples of the indices 0..n, drawn ahead so that the statistic can be computed
+/// later by code that draws no random numbers (a kind's metric step).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resamples {
+    n: usize,
+    indices: Vec<u32>,
+}
+
+impl Resamples {
+    /// Draws `resamples` resamples of 0..n with replacement from `rng`, in order.
+    ///
+    /// # Panics
+    /// Panics when n == 0, n does not fit in 32 bits, or resamples < 40.
+    pub fn draw(rng: &mut Stream, n: usize, resamples: usize) -> Self {
+        assert!(
+            n > 0 && resamples >= 40 && u32::try_from(n).is_ok(),
+            "bootstrap needs data and >= 40 resamples"
+        );
+        let indices = (0..n * resamples)
+            .map(|_| uniform_index(rng, n) as u32)
+            .collect();
+        Self { n, indices }
+    }
+
+    /// The number of resamples.
+    pub fn count(&self) -> usize {
+        self.indices.len() / self.n
+    }
+
+    /// The size of the data each resample indexes.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The percentile bootstrap 95% interval of `statistic` over the resamples (Efron and
+    /// Tibshirani 1993, ch. 13).
+    pub fn ci95<F: Fn(&[usize]) -> f64>(&self, statistic: F) -> [f64; 2] {
+        let mut idx = vec![0usize; self.n];
+        let mut stats: Vec<f64> = self
+            .indices
+            .chunks_exact(self.n)
+            .map(|chunk| {
+                for (slot, &i) in idx.iter_mut().zip(chunk) {
+                    *slot = i as usize;
+                }
+                statistic(&idx)
+            })
+            .collect();
+        stats.sort_by(f64::total_cmp);
+        [
+            quantile_sorted(&stats, 0.025),
+            quantile_sorted(&stats, 0.975),
+        ]
+    }
+}
+
 /// The percentile bootstrap 95% interval of `statistic` over `resamples` resamples of the indices
-/// 0..n drawn from `rng` (Efron and Tibshirani 1993, ch. 13).
+/// 0..n drawn from `rng` (Efron and Tibshirani 1993, ch. 13): [`Resamples`] drawn and used at once.
 ///
 /// # Panics
 /// Panics when n == 0 or resamples < 40.
@@ -244,24 +391,69 @@ pub fn bootstrap_ci95<F>(n: usize, resamples: usize, rng: &mut Stream, statistic
 where
     F: Fn(&[usize]) -> f64,
 {
-    assert!(
-        n > 0 && resamples >= 40,
-        "bootstrap needs data and >= 40 resamples"
-    );
-    let mut idx = vec![0usize; n];
-    let mut stats: Vec<f64> = (0..resamples)
-        .map(|_| {
-            for slot in idx.iter_mut() {
-                *slot = uniform_index(rng, n);
-            }
-            statistic(&idx)
-        })
-        .collect();
-    stats.sort_by(f64::total_cmp);
-    [
-        quantile_sorted(&stats, 0.025),
-        quantile_sorted(&stats, 0.975),
-    ]
+    Resamples::draw(rng, n, resamples).ci95(statistic)
+}
+
+/// Standard normal deviates drawn ahead, `replicates` rows of `width`, for parametric bootstraps
+/// computed later by code that draws no random numbers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormalDraws {
+    width: usize,
+    values: Vec<f64>,
+}
+
+impl NormalDraws {
+    /// Draws `replicates * width` standard normals from `rng`, row by row.
+    pub fn draw(rng: &mut Stream, replicates: usize, width: usize) -> Self {
+        let values = (0..replicates * width)
+            .map(|_| crate::rng::standard_normal(rng))
+            .collect();
+        Self { width, values }
+    }
+
+    /// The rows, in draw order.
+    pub fn rows(&self) -> impl Iterator<Item = &[f64]> {
+        self.values.chunks_exact(self.width.max(1))
+    }
+
+    /// The width of a row.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// A 95% interval for `statistic` of several independent estimates, by propagating their
+    /// sampling errors: each row redraws the estimates as value + se z, and the 2.5% and 97.5%
+    /// quantiles of the statistic over rows are taken (a parametric bootstrap; Efron and
+    /// Tibshirani 1993, section 6.5). For maxima and spreads, which have no closed-form interval.
+    ///
+    /// # Panics
+    /// Panics when the rows are not as wide as the estimates are many.
+    pub fn propagated_interval<F: Fn(&[f64]) -> f64>(
+        &self,
+        estimates: &[Estimate],
+        statistic: F,
+    ) -> [f64; 2] {
+        assert_eq!(
+            self.width,
+            estimates.len(),
+            "one deviate per estimate and row"
+        );
+        let mut draws = vec![0.0; estimates.len()];
+        let mut values: Vec<f64> = self
+            .rows()
+            .map(|z| {
+                for ((d, e), z) in draws.iter_mut().zip(estimates).zip(z) {
+                    *d = e.value + e.se * z;
+                }
+                statistic(&draws)
+            })
+            .collect();
+        values.sort_by(f64::total_cmp);
+        [
+            quantile_sorted(&values, 0.025),
+            quantile_sorted(&values, 0.975),
+        ]
+    }
 }
 
 /// The q-quantile of sorted data by linear interpolation between order statistics (type 7).
@@ -513,5 +705,47 @@ mod tests {
         let plain = mean_estimate(&xs);
         // With 50 batches the SE estimate has relative SE 1/sqrt(98) = 10%; allow 40%.
         assert!((b.se / plain.se - 1.0).abs() < 0.4);
+    }
+
+    #[test]
+    fn power_of_one_and_two_sided_designs() {
+        // Phi at known points (Abramowitz and Stegun, table 26.1).
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-16);
+        assert!((normal_cdf(1.959_963_984_540_054) - 0.975).abs() < 1e-15);
+        assert!((normal_cdf(-1.0) - 0.158_655_253_931_457_05).abs() < 1e-15);
+        // One-sided: effect 3.24 SE above the bound gives Phi(3.24 - 1.96) = Phi(1.28) = 0.90.
+        let p = power_interval_inside(0.0, f64::INFINITY, 1.0, 1.0 / 3.241_55);
+        assert!((p - 0.90).abs() < 1e-4, "{p}");
+        // At the bound itself, an interval clears it with probability 2.5%.
+        let p = power_interval_inside(f64::NEG_INFINITY, 0.0, 0.0, 1.0);
+        assert!((p - 0.025).abs() < 1e-12, "{p}");
+        // Two-sided: [-0.5, 0.5] around 0 with se 0.1: 1 - 2 Phi(-(0.5 - 0.196)/0.1).
+        let p = power_interval_inside(-0.5, 0.5, 0.0, 0.1);
+        let expected = 1.0 - 2.0 * normal_cdf(-(0.5 - 0.1 * Z95) / 0.1);
+        assert!((p - expected).abs() < 1e-14);
+        // A region narrower than the interval cannot contain it.
+        assert_eq!(power_interval_inside(-0.1, 0.1, 0.0, 0.1), 0.0);
+    }
+
+    #[test]
+    fn t_quantiles_match_published_tables() {
+        // 0.975 quantiles of Student's t (Abramowitz and Stegun, table 26.10; more digits from
+        // the standard tables), by degrees of freedom n - 1.
+        for (n, q) in [
+            (2, 12.706_204_736_174_7),
+            (3, 4.302_652_729_749_46),
+            (11, 2.228_138_851_986_27),
+            (31, 2.042_272_456_301_24),
+            (1000, 1.962_341_461_133_45),
+        ] {
+            let got = t_quantile_975(n);
+            assert!((got - q).abs() < 1e-10 * q, "n = {n}: {got} vs {q}");
+        }
+        assert_eq!(t_quantile_975(5000), Z95);
+        // I_x(1, 1) = x, and I_x(a, b) + I_{1-x}(b, a) = 1.
+        assert!((regularized_incomplete_beta(0.3, 1.0, 1.0) - 0.3).abs() < 1e-15);
+        let s =
+            regularized_incomplete_beta(0.2, 2.5, 0.5) + regularized_incomplete_beta(0.8, 0.5, 2.5);
+        assert!((s - 1.0).abs() < 1e-14);
     }
 }
