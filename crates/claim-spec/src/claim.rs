@@ -59,9 +59,15 @@ pub struct ClaimFile {
     /// The expected verdict: a regression guard; the runner computes the verdict and fails the
     /// claim when they differ.
     pub verdict: Verdict,
-    /// What the measurement shows, when refined or contradicted.
+    /// One sentence on what the measurement shows, shown in the evidence box when the verdict is
+    /// not supported. Numbers and parameters appear only as placeholders (`{metrics.NAME}`,
+    /// `{params.KEY}`), never typed by hand.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Longer explanation for the collapsed part of the evidence box (Markdown, placeholders as in
+    /// `note`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
     /// The registered experiment kind, `<family>/<name>`.
     pub experiment: String,
     /// The claim seed every random stream derives from.
@@ -106,6 +112,10 @@ pub struct Revision {
 pub struct CheckSpec {
     /// The metric's name in the experiment's outcome.
     pub metric: String,
+    /// What the metric is, in plain words for readers of the post ("largest relative error of
+    /// the escape time").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Passes when value <= at_most.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_most: Option<f64>,
@@ -133,6 +143,9 @@ pub struct CheckSpec {
     /// (from theory or a pilot on other seeds), from which the power is computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub design_se: Option<f64>,
+    /// A computed metric the post shows beside this one as its theory value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theory: Option<String>,
 }
 
 /// `{ value, rel }` or `{ value, abs }`.
@@ -330,8 +343,12 @@ impl CheckSpec {
 pub struct FigureRef {
     /// The figure's name within the claim: lowercase letters, digits and dashes.
     pub name: String,
-    /// The caption shown under the figure in the post.
+    /// The caption shown under the figure in the post: what a reader should see in it, at most
+    /// 60 words, placeholders for every number.
     pub caption: String,
+    /// The image's alt text: at most 12 words, not a copy of the caption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<String>,
 }
 
 #[cfg(test)]
@@ -349,6 +366,8 @@ mod tests {
             primary: false,
             effect: None,
             design_se: None,
+            theory: None,
+            label: None,
         }
     }
 

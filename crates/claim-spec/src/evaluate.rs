@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 pub struct CheckRecord {
     /// The metric.
     pub metric: String,
+    /// The metric in plain words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// The bound.
     pub bound: Bound,
     /// The metric's value (absent when the metric is missing).
@@ -57,6 +60,9 @@ pub struct CheckRecord {
     /// the metric's true value is `effect` and its standard error `design_se`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power: Option<f64>,
+    /// The computed metric shown beside this one as its theory value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theory: Option<String>,
 }
 
 /// The evaluation of one outcome against its claim file.
@@ -101,6 +107,7 @@ fn record(spec: &CheckSpec, bound: Bound, metric: Option<&Metric>) -> CheckRecor
     let value = metric.map(|m| m.value);
     CheckRecord {
         metric: spec.metric.clone(),
+        label: spec.label.clone(),
         bound,
         value,
         ci: metric.and_then(|m| m.ci),
@@ -115,6 +122,7 @@ fn record(spec: &CheckSpec, bound: Bound, metric: Option<&Metric>) -> CheckRecor
             (Some(e), Some(se)) => Some(power(&bound, e, se)),
             _ => None,
         },
+        theory: spec.theory.clone(),
     }
 }
 
@@ -208,6 +216,28 @@ fn missing_figures(claim: &ClaimFile, outcome: &Outcome, problems: &mut Vec<Stri
     }
 }
 
+fn missing_placeholder_metrics(claim: &ClaimFile, outcome: &Outcome, problems: &mut Vec<String>) {
+    for (key, text) in crate::load::prose(claim) {
+        for p in crate::placeholders::placeholders(text) {
+            if let crate::placeholders::Source::Metric(name) = &p.source
+                && !outcome.metrics.contains_key(name)
+            {
+                problems.push(format!(
+                    "{key}: placeholder {{metrics.{name}}} names a metric the experiment does not produce"
+                ));
+            }
+        }
+    }
+    let named = claim.checks.iter().chain(&claim.wording);
+    for t in named.filter_map(|c| c.theory.as_deref()) {
+        if !outcome.metrics.contains_key(t) {
+            problems.push(format!(
+                "theory metric `{t}` is not produced by the experiment"
+            ));
+        }
+    }
+}
+
 /// Evaluates the checks and wording checks of `claim` on `outcome`.
 pub fn evaluate(claim: &ClaimFile, outcome: &Outcome) -> Evaluation {
     let mut problems = Vec::new();
@@ -219,6 +249,7 @@ pub fn evaluate(claim: &ClaimFile, outcome: &Outcome) -> Evaluation {
         legacy_verdict(&wording)
     };
     missing_figures(claim, outcome, &mut problems);
+    missing_placeholder_metrics(claim, outcome, &mut problems);
     if verdict != claim.verdict {
         problems.push(format!(
             "computed verdict `{}` differs from the expected `{}` in the claim file",

@@ -10,6 +10,7 @@
 //! - [`registry`]: experiment kinds by name;
 //! - [`outcome`]: metrics with intervals and basis, tables, and the composed outcome;
 //! - [`figure`]: figure data, which the `figures` crate draws;
+//! - [`placeholders`]: `{params.KEY}` and `{metrics.NAME}` in claim-file prose;
 //! - [`evaluate`]: bound checks, wording checks and the computed verdict;
 //! - [`result`]: the deterministic result file and its atomic write.
 //!
@@ -24,6 +25,7 @@ pub mod legacy;
 pub mod load;
 pub mod names;
 pub mod outcome;
+pub mod placeholders;
 pub mod registry;
 pub mod result;
 pub mod yaml;

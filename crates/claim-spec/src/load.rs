@@ -412,6 +412,7 @@ pub fn load_claim(
                         ),
                     ));
                 }
+                validate_placeholders(&claim, &p, &source, display, &mut errors);
                 params = Some(p);
             }
         }
@@ -484,6 +485,54 @@ fn validate_primary(claim: &ClaimFile, source: &str, display: &str, errors: &mut
             Some("verdict"),
             "an `inconclusive` verdict comes only from a primary wording check",
         ));
+    }
+}
+
+/// The prose of a claim file (note, details, captions) with its key, for placeholder checks.
+pub fn prose(claim: &ClaimFile) -> Vec<(String, &str)> {
+    let mut out = Vec::new();
+    if let Some(n) = &claim.note {
+        out.push(("note".to_owned(), n.as_str()));
+    }
+    if let Some(d) = &claim.details {
+        out.push(("details".to_owned(), d.as_str()));
+    }
+    for f in &claim.figures {
+        out.push((format!("figures.{}.caption", f.name), f.caption.as_str()));
+    }
+    out
+}
+
+/// Every placeholder is well formed, and every parameter it names exists.
+fn validate_placeholders(
+    claim: &ClaimFile,
+    params: &PreparedParams,
+    source: &str,
+    display: &str,
+    errors: &mut Vec<LoadError>,
+) {
+    let resolved = serde_json::to_value(&params.resolved).unwrap_or_default();
+    for (key, text) in prose(claim) {
+        let top = key.split('.').next().unwrap_or("note");
+        let pos = locate_key(source, top);
+        for bad in crate::placeholders::malformed(text) {
+            errors.push(LoadError::at(display, pos, Some(&key), format!("`{bad}` is not a placeholder: write {{params.KEY}} or {{metrics.NAME}}, optionally with :value, :pct or :count")));
+        }
+        for p in crate::placeholders::placeholders(text) {
+            if let crate::placeholders::Source::Param(path) = &p.source
+                && crate::placeholders::lookup(&resolved, path).is_none()
+            {
+                errors.push(LoadError::at(
+                    display,
+                    pos,
+                    Some(&key),
+                    format!(
+                        "placeholder {{params.{path}}} names no parameter of kind `{}`",
+                        claim.experiment
+                    ),
+                ));
+            }
+        }
     }
 }
 

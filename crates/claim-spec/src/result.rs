@@ -83,9 +83,12 @@ pub struct ResultFile {
     pub verdict: Option<Verdict>,
     /// The verdict the claim file expects.
     pub expected_verdict: Verdict,
-    /// The claim file's note.
+    /// The claim file's note (one sentence, with placeholders).
     #[serde(default)]
     pub note: Option<String>,
+    /// The claim file's longer explanation (with placeholders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
     /// Why the run failed or which problems failed the claim, besides failed checks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
@@ -101,8 +104,11 @@ pub struct ResultFile {
     pub checks: Vec<CheckRecord>,
     /// Figure paths relative to `site/`.
     pub figures: Vec<String>,
-    /// Figure captions, in the order of `figures`.
+    /// Figure captions, in the order of `figures` (with placeholders).
     pub captions: Vec<String>,
+    /// Figure alt texts, in the order of `figures` (empty where the claim file gives none).
+    #[serde(default)]
+    pub alts: Vec<String>,
     /// The data behind every figure.
     pub tables: BTreeMap<String, Table>,
     /// Changes to bounds or methods made after results were seen, from the claim file.
@@ -135,7 +141,16 @@ impl ResultFile {
             .iter()
             .map(|f| figure_path(&c.id, &f.name))
             .collect();
-        let captions = c.figures.iter().map(|f| f.caption.clone()).collect();
+        let captions = c
+            .figures
+            .iter()
+            .map(|f| f.caption.trim().to_owned())
+            .collect();
+        let alts = c
+            .figures
+            .iter()
+            .map(|f| f.alt.clone().unwrap_or_default())
+            .collect();
         let mut result = ResultFile {
             format_version: FORMAT_VERSION,
             id: c.id.clone(),
@@ -148,6 +163,7 @@ impl ResultFile {
             verdict: None,
             expected_verdict: c.verdict,
             note: c.note.as_ref().map(|n| n.trim().to_owned()),
+            details: c.details.as_ref().map(|n| n.trim().to_owned()),
             problems: Vec::new(),
             experiment: c.experiment.clone(),
             params: serde_json::to_value(&loaded.params.resolved).unwrap_or_default(),
@@ -156,6 +172,7 @@ impl ResultFile {
             checks: Vec::new(),
             figures,
             captions,
+            alts,
             tables: BTreeMap::new(),
             revisions: c.revisions.clone(),
             provenance: Provenance {
@@ -186,6 +203,7 @@ impl ResultFile {
                 result.problems = vec![reason];
                 result.figures.clear();
                 result.captions.clear();
+                result.alts.clear();
             }
         }
         result
