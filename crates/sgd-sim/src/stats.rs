@@ -555,6 +555,37 @@ impl Histogram {
     }
 }
 
+/// The ratio of two paired means, mean(numerator) / mean(denominator), with its delta-method
+/// standard error SE^2 = Var(numerator_i - R denominator_i) / (n mean(denominator)^2)
+/// (Cochran, *Sampling Techniques*, 1977, eq. 6.13). Pairs share a seed or a random stream, so
+/// the correlation between the two means is kept, which is what makes paired designs precise.
+///
+/// The convention is the one of a fraction: numerator first, then denominator.
+///
+/// # Panics
+/// When the lengths differ or there are fewer than two pairs.
+pub fn paired_ratio(numerator: &[f64], denominator: &[f64]) -> Estimate {
+    assert!(
+        numerator.len() == denominator.len() && numerator.len() >= 2,
+        "a paired ratio needs at least two pairs of equal length"
+    );
+    let n = numerator.len();
+    let mean_den = denominator.iter().sum::<f64>() / n as f64;
+    let mean_num = numerator.iter().sum::<f64>() / n as f64;
+    let r = mean_num / mean_den;
+    let resid: Vec<f64> = numerator
+        .iter()
+        .zip(denominator)
+        .map(|(y, x)| y - r * x)
+        .collect();
+    let e = mean_estimate(&resid);
+    Estimate {
+        value: r,
+        se: e.se / mean_den.abs(),
+        n,
+    }
+}
+
 /// Total-variation distance between two discrete distributions, (1/2) sum |p_k - q_k|.
 ///
 /// # Panics
@@ -747,5 +778,20 @@ mod tests {
         let s =
             regularized_incomplete_beta(0.2, 2.5, 0.5) + regularized_incomplete_beta(0.8, 0.5, 2.5);
         assert!((s - 1.0).abs() < 1e-14);
+    }
+
+    #[test]
+    fn paired_ratio_is_numerator_over_denominator_with_the_delta_method_se() {
+        let den = [1.0, 2.0, 3.0, 4.0];
+        let num = [2.0, 4.0, 6.0, 8.0];
+        let r = paired_ratio(&num, &den);
+        // Exactly proportional pairs: ratio 2, no residual, no error.
+        assert_eq!(r.value, 2.0);
+        assert_eq!(r.se, 0.0);
+        // Residuals y - R x = (1, -1, 1, -1) around R = 2.5 / 2.5 = 1: SE = sd(resid)/sqrt(n)/mean(x).
+        let r = paired_ratio(&[2.0, 1.0, 4.0, 3.0], &[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(r.value, 1.0);
+        let sd = (4.0f64 / 3.0).sqrt();
+        assert!((r.se - sd / 2.0 / 2.5).abs() < 1e-15);
     }
 }
