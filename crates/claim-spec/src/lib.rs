@@ -12,6 +12,7 @@
 //! - [`figure`]: figure data, which the `figures` crate draws;
 //! - [`placeholders`]: `{params.KEY}` and `{metrics.NAME}` in claim-file prose;
 //! - [`evaluate`]: bound checks, wording checks and the computed verdict;
+//! - [`sections`]: the post's sections, once;
 //! - [`result`]: the deterministic result file and its atomic write.
 //!
 //! Invariants: all YAML parsing goes through [`load::parse_yaml`]; a result file never holds a NaN,
@@ -28,6 +29,7 @@ pub mod outcome;
 pub mod placeholders;
 pub mod registry;
 pub mod result;
+pub mod sections;
 pub mod yaml;
 
 pub use claim::{Bound, CheckSpec, ClaimFile, FigureRef, Verdict};

@@ -262,6 +262,24 @@ pub fn load_claim(
             format!("id `{}` differs from the file stem `{stem}`", claim.id),
         ));
     }
+    for s in std::iter::once(&claim.section).chain(&claim.also_in) {
+        if crate::sections::section(s).is_none() {
+            let key = if s == &claim.section {
+                "section"
+            } else {
+                "also_in"
+            };
+            errors.push(LoadError::at(
+                display,
+                at(key),
+                Some(key),
+                format!(
+                    "`{s}` is not a section of the post (one of {})",
+                    crate::sections::numbers()
+                ),
+            ));
+        }
+    }
     for (key, value) in [
         ("title", &claim.title),
         ("section", &claim.section),

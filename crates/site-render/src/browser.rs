@@ -3,12 +3,13 @@
 //! from a local npm install, is served with the site's figures on the loopback address, and is
 //! opened in headless Chromium. A script in the page typesets the math, renders every diagram,
 //! waits for every image, follows every in-page link, and writes a JSON report into the page,
-//! which Chromium's `--dump-dom` hands back. A second run takes a full-page screenshot.
+//! which Chromium's `--dump-dom` hands back. Further runs take full-page screenshots in light and
+//! dark mode, and a screenshot of every figure at the 740 px column width in both modes.
 //!
 //! Nothing is installed here: missing tools are reported with the command that installs them.
 
 use crate::POST_FILE;
-use crate::error::SiteError;
+use crate::error::{Missing, SiteError};
 use crate::serve::{Routes, Server};
 use serde::Deserialize;
 use std::io::Write;
@@ -19,7 +20,14 @@ use std::time::{Duration, Instant};
 /// The Debian packages Kramdown needs.
 pub const APT_KRAMDOWN: &str = "ruby-kramdown ruby-kramdown-parser-gfm";
 /// The npm packages the page loads.
-pub const NPM_PACKAGES: &str = "mathjax@3 mermaid@11";
+pub const NPM_PACKAGES: &str = "mathjax@3 mermaid@11 @fortawesome/fontawesome-free@6";
+/// Font Awesome's stylesheet, under `node_modules` (Chirpy loads Font Awesome; the boxes' icons
+/// need it).
+pub const FONT_AWESOME_CSS: &str = "@fortawesome/fontawesome-free/css/all.min.css";
+/// The site's own stylesheet, under `site/`: served as it is, front matter and `@use` included.
+pub const SITE_CSS: &str = "assets/css/jekyll-theme-chirpy.scss";
+/// The width of the post's content column in Chirpy, CSS pixels: figures are checked at it.
+pub const COLUMN_WIDTH: u32 = 740;
 /// MathJax's combined TeX-to-CommonHTML component, under `node_modules`.
 pub const MATHJAX_JS: &str = "mathjax/es5/tex-chtml.js";
 /// Mermaid's browser bundle, under `node_modules`.
@@ -80,15 +88,6 @@ impl Config {
     }
 }
 
-/// A missing prerequisite and the command that installs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Missing {
-    /// What is missing.
-    pub what: String,
-    /// The command that installs it.
-    pub install: String,
-}
-
 /// Every missing prerequisite of `check-site`.
 pub fn missing_prerequisites(cfg: &Config) -> Vec<Missing> {
     let mut missing = Vec::new();
@@ -112,7 +111,11 @@ pub fn missing_prerequisites(cfg: &Config) -> Vec<Missing> {
             install: "apt-get update && apt-get install -y chromium".to_owned(),
         });
     }
-    for (js, what) in [(MATHJAX_JS, "MathJax 3"), (MERMAID_JS, "Mermaid")] {
+    for (js, what) in [
+        (MATHJAX_JS, "MathJax 3"),
+        (MERMAID_JS, "Mermaid"),
+        (FONT_AWESOME_CSS, "Font Awesome"),
+    ] {
         let path = cfg.work.join("node_modules").join(js);
         if !path.is_file() {
             missing.push(Missing {
@@ -274,42 +277,45 @@ pub const CHECK_SCRIPT: &str = r##"
 })();
 "##;
 
-/// Styles for a readable screenshot: a centred column, tables with rules, and the box classes.
+/// The theme's base look, approximated: Chirpy's column, text colours, and the prompt colours
+/// the boxes take from it, in light and dark mode. The boxes themselves come from the site's own
+/// stylesheet ([`SITE_CSS`]), loaded as it is.
 const PAGE_STYLE: &str = r#"
-body { font-family: "DejaVu Sans", sans-serif; line-height: 1.6; color: #222; margin: 0; background: #fff; }
-main { max-width: 860px; margin: 0 auto; padding: 24px 32px 64px; }
-h1 { font-size: 2em; } h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 2em; }
-table { border-collapse: collapse; margin: 1em 0; font-size: .92em; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; vertical-align: top; }
-th { background: #f3f3f3; }
+:root { --text: #34343c; --bg: #fff; --border: #ddd; --code-bg: #f3f3f3;
+  --prompt-tip-icon-color: #03b303; --prompt-info-icon-color: #0070cb;
+  --prompt-warning-icon-color: #ef9c03; --prompt-danger-icon-color: #df3c30; }
+html[data-mode="dark"] { --text: #afb0b1; --bg: #1b1b1e; --border: #2c2d2d; --code-bg: #151515;
+  --prompt-tip-icon-color: #7ecb7e; --prompt-info-icon-color: #6ba6d9;
+  --prompt-warning-icon-color: #e0ad1f; --prompt-danger-icon-color: #cd1b32; }
+body { font-family: "DejaVu Sans", sans-serif; line-height: 1.6; color: var(--text); margin: 0; background: var(--bg); }
+main { max-width: 740px; margin: 0 auto; padding: 24px 16px 64px; }
+h1 { font-size: 2em; } h2 { border-bottom: 1px solid var(--border); padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; margin: 1em 0; font-size: .92em; display: block; overflow-x: auto; }
+th, td { border: 1px solid var(--border); padding: 4px 8px; vertical-align: top; }
 img { max-width: 100%; height: auto; }
-pre { background: #f6f8fa; padding: 8px; overflow-x: auto; }
-code { background: #f3f3f3; padding: 0 3px; border-radius: 3px; }
-blockquote { margin: 1.2em 0; padding: .6em 1em; border-left: 4px solid #999; background: #fafafa; }
-blockquote .title { font-weight: bold; margin-bottom: .4em; }
-.box-info { border-color: #0d6efd; background: #eef5ff; }
-.box-tip { border-color: #198754; background: #eefaf3; }
-.box-warning { border-color: #ffc107; background: #fff9e6; }
-.box-danger { border-color: #dc3545; background: #fdeeee; }
-.box-theorem, .box-lemma, .box-proposition { border-color: #6f42c1; background: #f5f0fd; }
-.box-definition, .box-example { border-color: #6c757d; background: #f4f5f6; }
-.details-block { border: 1px solid #ddd; padding: .4em 1em; margin: 1em 0; }
+pre { background: var(--code-bg); padding: 8px; overflow-x: auto; }
+code { background: var(--code-bg); padding: 0 3px; border-radius: 3px; }
+blockquote { margin: 1.2em 0; padding: .6em 1em; border-left: 4px solid var(--border); }
+a { color: #2a7ae2; }
 "#;
 
 /// The page around the converted post: MathJax configured as Chirpy configures it (with undefined
 /// macros made errors, so a typo cannot pass as red text), Mermaid, and the check script.
-pub fn page(title: &str, body_html: &str) -> String {
+pub fn page(title: &str, body_html: &str, dark: bool) -> String {
+    let mode = if dark { "dark" } else { "light" };
     let title_html = title
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
     format!(
         r#"<!DOCTYPE html>
-<html lang="en">
+<html lang="en" data-mode="{mode}">
 <head>
 <meta charset="utf-8">
 <title>{title_html}</title>
 <style>{PAGE_STYLE}</style>
+<link rel="stylesheet" href="/node_modules/{FONT_AWESOME_CSS}">
+<link rel="stylesheet" href="/{SITE_CSS}">
 <script>
 window.MathJax = {{
   tex: {{
@@ -378,6 +384,10 @@ pub struct Report {
     pub missing_files: Vec<String>,
     /// The screenshot, when taken.
     pub screenshot: Option<PathBuf>,
+    /// The same page in dark mode.
+    pub dark_screenshot: Option<PathBuf>,
+    /// Every figure at the column width, light and dark.
+    pub figure_screenshots: Vec<PathBuf>,
 }
 
 impl Report {
@@ -534,6 +544,104 @@ pub fn expected_counts(markdown: &str) -> (usize, usize) {
     (diagrams, images)
 }
 
+/// The figures the post shows, as site paths (`/assets/img/...svg`), in order of appearance.
+pub fn figure_paths(markdown: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in markdown.split("](/").skip(1) {
+        if let Some(path) = part.split(')').next()
+            && path.ends_with(".svg")
+            && !out.iter().any(|p| p[1..] == *path)
+        {
+            out.push(format!("/{path}"));
+        }
+    }
+    out
+}
+
+/// The height an SVG declares, pixels.
+fn svg_height(svg: &str) -> Option<u32> {
+    let tag = svg.split("<svg").nth(1)?;
+    let h = tag.split("height=\"").nth(1)?.split('"').next()?;
+    h.trim_end_matches("px").parse::<f64>().ok().map(|v| v.ceil() as u32)
+}
+
+/// A page that shows one figure as the post does, inside an evidence box in the 740 px column.
+pub fn figure_page(src: &str, dark: bool) -> String {
+    let body = format!(
+        "<blockquote class=\"box-info\"><p><img src=\"{src}\" alt=\"figure\"></p></blockquote>"
+    );
+    page("", &body, dark)
+}
+
+/// Screenshots every figure at the column width, in light and dark mode, into `work/figures/`.
+///
+/// # Errors
+/// A tool that fails to run, an unwritable folder.
+fn figure_screenshots(
+    cfg: &Config,
+    server: &Server,
+    figures: &[String],
+) -> Result<Vec<PathBuf>, SiteError> {
+    let dir = cfg.work.join("figures");
+    std::fs::create_dir_all(&dir).map_err(|e| SiteError::io(&dir, e))?;
+    let mut shots = Vec::new();
+    for src in figures {
+        let name = src.rsplit('/').next().unwrap_or("figure").trim_end_matches(".svg");
+        let file = cfg.site.join(src.trim_start_matches('/'));
+        let height = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|s| svg_height(&s))
+            .unwrap_or(600);
+        for mode in ["light", "dark"] {
+            let shot = dir.join(format!("{name}-{mode}.png"));
+            let url = server.url(&format!("/figure-{mode}.html?src={src}"));
+            chromium(
+                cfg,
+                &[
+                    "--hide-scrollbars".to_owned(),
+                    "--force-device-scale-factor=1".to_owned(),
+                    format!("--window-size={},{}", COLUMN_WIDTH + 32, height + 110),
+                    format!("--screenshot={}", shot.display()),
+                    url,
+                ],
+            )?;
+            shots.push(shot);
+        }
+    }
+    Ok(shots)
+}
+
+/// The pages the check serves: the post in both modes, and the figure page in both modes (the
+/// figure is chosen by the `src` query, read by a line of script).
+fn pages(title: &str, html: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let pick = "<script>document.querySelector('img').src = new URLSearchParams(location.search).get('src');</script>";
+    let mut pages = std::collections::BTreeMap::new();
+    for (mode, dark) in [("light", false), ("dark", true)] {
+        let post = if dark { "/post-dark.html".to_owned() } else { "/post.html".to_owned() };
+        pages.insert(post, page(title, html, dark).into_bytes());
+        let fig = figure_page("", dark).replace("</body>", &format!("{pick}</body>"));
+        pages.insert(format!("/figure-{mode}.html"), fig.into_bytes());
+    }
+    pages
+}
+
+/// A full-page screenshot of `url` at `height` into `shot`.
+fn page_screenshot(cfg: &Config, url: &str, height: u32, shot: &Path) -> Result<(), SiteError> {
+    let _ = std::fs::remove_file(shot);
+    chromium(
+        cfg,
+        &[
+            "--virtual-time-budget=60000".to_owned(),
+            "--hide-scrollbars".to_owned(),
+            "--force-device-scale-factor=1".to_owned(),
+            format!("--window-size={SCREENSHOT_WIDTH},{height}"),
+            format!("--screenshot={}", shot.display()),
+            url.to_owned(),
+        ],
+    )
+    .map(|_| ())
+}
+
 /// Runs the whole check on the committed post. The caller reports [`Report::problems`].
 ///
 /// # Errors
@@ -547,12 +655,11 @@ pub fn check_site(cfg: &Config) -> Result<Report, SiteError> {
     let text = std::fs::read_to_string(&post_path).map_err(|e| SiteError::io(&post_path, e))?;
     let (title, body) = split_post(&text);
     let (html, kramdown_warnings) = kramdown(&cfg.ruby, &body)?;
-    let page_html = page(&title, &html);
     std::fs::create_dir_all(&cfg.work).map_err(|e| SiteError::io(&cfg.work, e))?;
     let page_file = cfg.work.join("post.html");
-    std::fs::write(&page_file, &page_html).map_err(|e| SiteError::io(&page_file, e))?;
+    std::fs::write(&page_file, page(&title, &html, false)).map_err(|e| SiteError::io(&page_file, e))?;
     let server = Server::start(Routes {
-        pages: [("/post.html".to_owned(), page_html.into_bytes())].into(),
+        pages: pages(&title, &html),
         mounts: vec![
             ("/assets/".to_owned(), cfg.site.join("assets")),
             ("/node_modules/".to_owned(), cfg.work.join("node_modules")),
@@ -560,32 +667,27 @@ pub fn check_site(cfg: &Config) -> Result<Report, SiteError> {
     })
     .map_err(|e| SiteError::io("127.0.0.1", e))?;
     let url = server.url("/post.html");
-    let budget = "--virtual-time-budget=60000".to_owned();
     // Measure at the screenshot's width, so the height it reports is the screenshot's height.
-    let width = format!("--window-size={SCREENSHOT_WIDTH},900");
     let dom = chromium(
         cfg,
-        &[budget.clone(), width, "--dump-dom".to_owned(), url.clone()],
+        &[
+            "--virtual-time-budget=60000".to_owned(),
+            format!("--window-size={SCREENSHOT_WIDTH},900"),
+            "--dump-dom".to_owned(),
+            url.clone(),
+        ],
     )?;
     let page = parse_dump(&dom).map_err(|m| SiteError::Tool {
         tool: "chromium".into(),
         message: m,
     })?;
     let (expected_diagrams, expected_images) = expected_counts(&body);
-    let shot = cfg.work.join("post.png");
-    let _ = std::fs::remove_file(&shot);
     let height = page.height.clamp(600, MAX_SCREENSHOT_HEIGHT);
-    chromium(
-        cfg,
-        &[
-            budget,
-            "--hide-scrollbars".to_owned(),
-            "--force-device-scale-factor=1".to_owned(),
-            format!("--window-size={SCREENSHOT_WIDTH},{height}"),
-            format!("--screenshot={}", shot.display()),
-            url,
-        ],
-    )?;
+    let shot = cfg.work.join("post.png");
+    page_screenshot(cfg, &url, height, &shot)?;
+    let dark_shot = cfg.work.join("post-dark.png");
+    page_screenshot(cfg, &server.url("/post-dark.html"), height, &dark_shot)?;
+    let figure_shots = figure_screenshots(cfg, &server, &figure_paths(&body))?;
     let mut missing_files = server.not_found();
     missing_files.sort();
     missing_files.dedup();
@@ -596,6 +698,8 @@ pub fn check_site(cfg: &Config) -> Result<Report, SiteError> {
         expected_images,
         missing_files,
         screenshot: shot.is_file().then_some(shot),
+        dark_screenshot: dark_shot.is_file().then_some(dark_shot),
+        figure_screenshots: figure_shots,
     })
 }
 
@@ -669,7 +773,7 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         let m = missing_prerequisites(&cfg);
-        assert_eq!(m.len(), 4, "{m:#?}");
+        assert_eq!(m.len(), 5, "{m:#?}");
         assert!(
             m[0].install
                 .contains("apt-get install -y ruby-kramdown ruby-kramdown-parser-gfm")
@@ -677,7 +781,7 @@ mod tests {
         assert!(m[1].install.contains("apt-get install -y chromium"));
         assert_eq!(
             m[2].install,
-            "npm install --prefix target/check-site --no-audit --no-fund mathjax@3 mermaid@11"
+            format!("npm install --prefix target/check-site --no-audit --no-fund {NPM_PACKAGES}")
         );
     }
 
@@ -694,7 +798,7 @@ mod tests {
 
     #[test]
     fn the_page_loads_both_libraries_and_the_check() {
-        let p = page("T <1>", "<p>x</p>");
+        let p = page("T <1>", "<p>x</p>", false);
         assert!(p.contains("<title>T &lt;1&gt;</title>"));
         assert!(p.contains("/node_modules/mathjax/es5/tex-chtml.js"));
         assert!(p.contains("/node_modules/mermaid/dist/mermaid.min.js"));

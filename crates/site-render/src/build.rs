@@ -41,7 +41,14 @@ pub fn render(site: &Path) -> Result<String, SiteError> {
     let evidence = load_evidence(site)?;
     let templates = load_templates(site)?;
     let text = render_post(&templates, &evidence)?;
-    let violations = lint::lint(&text, site);
+    let ids: std::collections::BTreeSet<String> = evidence
+        .claims
+        .values()
+        .flat_map(|c| c.result.metrics.keys().filter(|k| k.contains('_')).cloned())
+        .collect();
+    let mut violations = lint::lint(&text, site);
+    violations.extend(crate::budget::check(&text, &ids));
+    violations.sort();
     if violations.is_empty() {
         Ok(text)
     } else {

@@ -7,8 +7,8 @@
 //! what templates see (so a field added to the contract reaches templates without a change here).
 
 use crate::error::SiteError;
-use crate::{CATALOG, SECTIONS};
 use claim_spec::ResultFile;
+use claim_spec::sections::{SECTIONS, Section};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -84,11 +84,18 @@ pub fn load_claim(path: &Path, bytes: &[u8]) -> Result<Claim, SiteError> {
     let result: ResultFile = serde_json::from_slice(bytes).map_err(|e| {
         SiteError::data(
             path,
-            format!("not a result file: {e} (see the result-file contract in DESIGN.md)"),
+            format!("not a result file: {e} (the result-file contract is in claims/README.md)"),
         )
     })?;
-    let json: serde_json::Value =
+    let mut json: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|e| SiteError::data(path, e.to_string()))?;
+    let view = crate::view::claim_view(&result).map_err(|m| SiteError::data(path, m))?;
+    if let Some(map) = json.as_object_mut() {
+        map.insert(
+            "view".to_owned(),
+            serde_json::to_value(&view).map_err(|e| SiteError::data(path, e.to_string()))?,
+        );
+    }
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if result.id != stem {
         return Err(SiteError::data(
@@ -97,12 +104,12 @@ pub fn load_claim(path: &Path, bytes: &[u8]) -> Result<Claim, SiteError> {
         ));
     }
     for s in std::iter::once(&result.section).chain(&result.also_in) {
-        if !SECTIONS.contains(&s.as_str()) {
+        if claim_spec::sections::section(s).is_none() {
             return Err(SiteError::data(
                 path,
                 format!(
                     "section `{s}` is not a section of the post (one of {})",
-                    SECTIONS.join(", ")
+                    claim_spec::sections::numbers()
                 ),
             ));
         }
@@ -172,7 +179,7 @@ pub fn prose_by_section(
 ) -> Result<BTreeMap<String, Vec<String>>, SiteError> {
     let mut by: BTreeMap<String, Vec<String>> = SECTIONS
         .iter()
-        .map(|s| ((*s).to_owned(), Vec::new()))
+        .map(|s| (s.number.to_owned(), Vec::new()))
         .collect();
     let prefix = format!("{PROSE_DIR}/");
     for name in template_names {
@@ -187,7 +194,7 @@ pub fn prose_by_section(
                     PathBuf::from("site").join(TEMPLATES_DIR).join(&name),
                     format!(
                         "a prose partial is named `<section>-<family>.md.j2` with a section of the post ({})",
-                        SECTIONS.join(", ")
+                        claim_spec::sections::numbers()
                     ),
                 ));
             }
@@ -199,15 +206,14 @@ pub fn prose_by_section(
     Ok(by)
 }
 
-/// The position of a claim in the catalog's order; claims not in the catalog come after, by id.
-fn catalog_key(id: &str) -> (usize, String) {
-    (
-        CATALOG
-            .iter()
-            .position(|c| *c == id)
-            .unwrap_or(CATALOG.len()),
-        id.to_owned(),
-    )
+/// The reading order of claims: by the section of their box, then by family, then by id.
+fn reading_key(r: &ResultFile) -> (usize, String, String) {
+    let section = SECTIONS
+        .iter()
+        .position(|s| s.number == r.section)
+        .unwrap_or(SECTIONS.len());
+    let family = r.experiment.split_once('/').map_or("", |(f, _)| f);
+    (section, family.to_owned(), r.id.clone())
 }
 
 /// A code version and the claims whose results it produced.
@@ -224,8 +230,10 @@ pub struct CodeVersion {
 /// Derived views of the evidence that templates would otherwise compute by hand.
 #[derive(Clone, Debug, Serialize)]
 pub struct PostIndex {
-    /// Every claim id with a result, in catalog order.
+    /// Every claim id with a result, in reading order (section, family, id).
     pub order: Vec<String>,
+    /// The sections of the post: number, title and anchor.
+    pub outline: Vec<Section>,
     /// For every section of the post, the ids whose evidence box stands there.
     pub sections: BTreeMap<String, Vec<String>>,
     /// For every section, the ids that list it in `also_in`.
@@ -234,7 +242,7 @@ pub struct PostIndex {
     pub prose: BTreeMap<String, Vec<String>>,
     /// The code versions behind the results.
     pub code_versions: Vec<CodeVersion>,
-    /// Counts: `claims`, `pass`, `fail`, `error`, `supported`, `refined`, `contradicted`.
+    /// Counts: `claims`, `pass`, `fail`, `error`, and one per verdict.
     pub counts: BTreeMap<String, usize>,
 }
 
@@ -277,10 +285,10 @@ pub fn index(evidence: &Evidence, prose: BTreeMap<String, Vec<String>>) -> PostI
         })
         .collect();
     let mut order: Vec<&String> = evidence.claims.keys().collect();
-    order.sort_by_key(|id| catalog_key(id));
+    order.sort_by_key(|id| reading_key(&evidence.claims[*id].result));
     let mut sections: BTreeMap<String, Vec<String>> = SECTIONS
         .iter()
-        .map(|s| ((*s).to_owned(), Vec::new()))
+        .map(|s| (s.number.to_owned(), Vec::new()))
         .collect();
     let mut cited = sections.clone();
     let mut counts: BTreeMap<String, usize> = [
@@ -291,6 +299,7 @@ pub fn index(evidence: &Evidence, prose: BTreeMap<String, Vec<String>>) -> PostI
         "supported",
         "refined",
         "contradicted",
+        "inconclusive",
     ]
     .iter()
     .map(|k| ((*k).to_owned(), 0))
@@ -341,6 +350,7 @@ pub fn index(evidence: &Evidence, prose: BTreeMap<String, Vec<String>>) -> PostI
     }
     PostIndex {
         order: order.into_iter().cloned().collect(),
+        outline: SECTIONS.to_vec(),
         sections,
         cited,
         prose,
@@ -355,10 +365,12 @@ mod tests {
 
     fn result_json(id: &str, section: &str, also_in: &[&str], code: &str) -> String {
         serde_json::json!({
+            "format_version": claim_spec::result::FORMAT_VERSION,
             "id": id, "title": "T", "section": section, "also_in": also_in,
             "statement": "S", "status": "pass", "verdict": "supported",
-            "expected_verdict": "supported", "note": null, "experiment": format!("fam-{code}/k"),
-            "wording": [], "metrics": {"m": {"value": 1.0, "ci": [0.5, 1.5]}}, "checks": [],
+            "expected_verdict": "supported", "note": "n = {params.n}", "experiment": format!("fam-{code}/k"),
+            "params": {"n": 8000},
+            "wording": [], "metrics": {"m": {"value": 1.0, "ci": [0.5, 1.5], "basis": "measured"}}, "checks": [],
             "figures": [], "captions": [], "tables": {},
             "provenance": {"claim_sha256": "x", "seed": 1, "code_version": code, "samples": 1, "scale": 1.0}
         })
@@ -368,7 +380,9 @@ mod tests {
     #[test]
     fn a_result_file_must_match_its_name_and_a_section() {
         let ok = result_json("kramers-escape", "2.1", &["5"], "a");
-        assert!(load_claim(Path::new("x/kramers-escape.json"), ok.as_bytes()).is_ok());
+        let c = load_claim(Path::new("x/kramers-escape.json"), ok.as_bytes()).unwrap();
+        assert_eq!(c.json["view"]["note"], "n = 8,000", "placeholders are filled in");
+        assert_eq!(c.json["view"]["badge"], "supported");
         let e = load_claim(Path::new("x/other.json"), ok.as_bytes()).unwrap_err();
         assert!(e.to_string().contains("differs from the file name"), "{e}");
         let bad = result_json("kramers-escape", "9.9", &[], "a");
@@ -412,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn the_index_orders_by_catalog_and_groups_by_section() {
+    fn the_index_orders_by_section_family_and_id() {
         let mut ev = Evidence::default();
         for (id, sec, also, code) in [
             ("saddle-escape", "2.1", vec![], "a"),
@@ -432,6 +446,7 @@ mod tests {
             idx.sections["2.1"],
             vec!["kramers-escape", "saddle-escape", "zeta-new-claim"]
         );
+        assert_eq!(idx.outline.len(), SECTIONS.len());
         assert_eq!(idx.cited["5"], vec!["kramers-escape", "gibbs-stationary"]);
         assert!(
             idx.cited["2.2"].is_empty(),

@@ -1,10 +1,18 @@
 //! Errors of the site crate: each names the file (and line, for templates and the lint) so a
 //! message is enough to find and fix the problem.
 
-use crate::browser::Missing;
 use crate::lint::Violation;
 use std::fmt;
 use std::path::PathBuf;
+
+/// A missing prerequisite of `check-site` and the command that installs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Missing {
+    /// What is missing.
+    pub what: String,
+    /// The command that installs it.
+    pub install: String,
+}
 
 /// A template that failed to compile or render.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +73,7 @@ pub enum SiteError {
         /// What happened.
         message: String,
     },
-    /// The rendered post breaks rules of POST.md.
+    /// The rendered post breaks the post's rules.
     #[error("{}", render_violations(.file, .violations))]
     Lint {
         /// The post, relative to the repository.
@@ -103,7 +111,7 @@ impl SiteError {
 
 fn render_violations(file: &str, violations: &[Violation]) -> String {
     let mut s = format!(
-        "{} violation(s) of POST.md rules in the rendered post",
+        "{} violation(s) of the post's rules in the rendered post (site/_templates/README.md lists them)",
         violations.len()
     );
     for v in violations {

@@ -277,7 +277,7 @@ fn describe_bound(s: &str) -> Option<String> {
 /// Escapes plain text for Markdown (Kramdown): characters that would start emphasis, links, code,
 /// HTML, tables or math get a backslash, so a statement or caption written as plain text (with
 /// `||g||^2` or `g_b` in it) prints as written. Spans between `$$` pairs are kept as math, with
-/// any `|` in them turned into `\vert`/`\Vert` (POST.md rule 3). Line breaks become spaces.
+/// any `|` in them turned into `\vert`/`\Vert` (the post's math rule: no literal `|` in math). Line breaks become spaces.
 pub fn escape_markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 16);
     let parts: Vec<&str> = s.split("$$").collect();
