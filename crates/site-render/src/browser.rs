@@ -562,7 +562,10 @@ pub fn figure_paths(markdown: &str) -> Vec<String> {
 fn svg_height(svg: &str) -> Option<u32> {
     let tag = svg.split("<svg").nth(1)?;
     let h = tag.split("height=\"").nth(1)?.split('"').next()?;
-    h.trim_end_matches("px").parse::<f64>().ok().map(|v| v.ceil() as u32)
+    h.trim_end_matches("px")
+        .parse::<f64>()
+        .ok()
+        .map(|v| v.ceil() as u32)
 }
 
 /// A page that shows one figure as the post does, inside an evidence box in the 740 px column.
@@ -586,7 +589,11 @@ fn figure_screenshots(
     std::fs::create_dir_all(&dir).map_err(|e| SiteError::io(&dir, e))?;
     let mut shots = Vec::new();
     for src in figures {
-        let name = src.rsplit('/').next().unwrap_or("figure").trim_end_matches(".svg");
+        let name = src
+            .rsplit('/')
+            .next()
+            .unwrap_or("figure")
+            .trim_end_matches(".svg");
         let file = cfg.site.join(src.trim_start_matches('/'));
         let height = std::fs::read_to_string(&file)
             .ok()
@@ -617,7 +624,11 @@ fn pages(title: &str, html: &str) -> std::collections::BTreeMap<String, Vec<u8>>
     let pick = "<script>document.querySelector('img').src = new URLSearchParams(location.search).get('src');</script>";
     let mut pages = std::collections::BTreeMap::new();
     for (mode, dark) in [("light", false), ("dark", true)] {
-        let post = if dark { "/post-dark.html".to_owned() } else { "/post.html".to_owned() };
+        let post = if dark {
+            "/post-dark.html".to_owned()
+        } else {
+            "/post.html".to_owned()
+        };
         pages.insert(post, page(title, html, dark).into_bytes());
         let fig = figure_page("", dark).replace("</body>", &format!("{pick}</body>"));
         pages.insert(format!("/figure-{mode}.html"), fig.into_bytes());
@@ -657,7 +668,8 @@ pub fn check_site(cfg: &Config) -> Result<Report, SiteError> {
     let (html, kramdown_warnings) = kramdown(&cfg.ruby, &body)?;
     std::fs::create_dir_all(&cfg.work).map_err(|e| SiteError::io(&cfg.work, e))?;
     let page_file = cfg.work.join("post.html");
-    std::fs::write(&page_file, page(&title, &html, false)).map_err(|e| SiteError::io(&page_file, e))?;
+    std::fs::write(&page_file, page(&title, &html, false))
+        .map_err(|e| SiteError::io(&page_file, e))?;
     let server = Server::start(Routes {
         pages: pages(&title, &html),
         mounts: vec![

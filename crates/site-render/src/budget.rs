@@ -53,7 +53,10 @@ fn details_ranges(s: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(a) = s[from..].find("<details").map(|k| k + from) {
-        let Some(b) = s[a..].find("</details>").map(|k| k + a + "</details>".len()) else {
+        let Some(b) = s[a..]
+            .find("</details>")
+            .map(|k| k + a + "</details>".len())
+        else {
             break;
         };
         out.push((a, b));
@@ -119,14 +122,29 @@ fn without_math(s: &str) -> String {
 fn word_budgets(text: &str, v: &mut Vec<Violation>) {
     let c = counts(text);
     if c.visible > MAX_VISIBLE_WORDS {
-        push(v, 1, Rule::ReaderBudget, format!("{} visible words, over {MAX_VISIBLE_WORDS}", c.visible));
+        push(
+            v,
+            1,
+            Rule::ReaderBudget,
+            format!("{} visible words, over {MAX_VISIBLE_WORDS}", c.visible),
+        );
     }
     if c.total > MAX_TOTAL_WORDS {
-        push(v, 1, Rule::ReaderBudget, format!("{} words in all, over {MAX_TOTAL_WORDS}", c.total));
+        push(
+            v,
+            1,
+            Rule::ReaderBudget,
+            format!("{} words in all, over {MAX_TOTAL_WORDS}", c.total),
+        );
     }
     for (line, n) in c.boxes {
         if n > MAX_BOX_WORDS {
-            push(v, line, Rule::BoxBudget, format!("this evidence box shows {n} words, over {MAX_BOX_WORDS}"));
+            push(
+                v,
+                line,
+                Rule::BoxBudget,
+                format!("this evidence box shows {n} words, over {MAX_BOX_WORDS}"),
+            );
         }
     }
 }
@@ -140,11 +158,24 @@ fn figures(text: &str, v: &mut Vec<Violation>) {
         };
         let alt = rest.split("](").next().unwrap_or("");
         if words(alt) > MAX_ALT_WORDS {
-            push(v, i + 1, Rule::FigureText, format!("alt text of {} words, over {MAX_ALT_WORDS}", words(alt)));
+            push(
+                v,
+                i + 1,
+                Rule::FigureText,
+                format!("alt text of {} words, over {MAX_ALT_WORDS}", words(alt)),
+            );
         }
         let caption = lines.get(i + 1).copied().unwrap_or("");
         if words(caption) > MAX_CAPTION_WORDS {
-            push(v, i + 2, Rule::FigureText, format!("caption of {} words, over {MAX_CAPTION_WORDS}", words(caption)));
+            push(
+                v,
+                i + 2,
+                Rule::FigureText,
+                format!(
+                    "caption of {} words, over {MAX_CAPTION_WORDS}",
+                    words(caption)
+                ),
+            );
         }
     }
 }
@@ -156,14 +187,21 @@ fn metric_ids(text: &str, ids: &BTreeSet<String>, v: &mut Vec<Violation>) {
     for (i, line) in visible.lines().enumerate() {
         let plain = without_math(line).replace("\\_", "_");
         let in_code = plain.split('`').skip(1).step_by(2).find(|c| {
-            c.contains('_') && c.bytes().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == b'_')
+            c.contains('_')
+                && c.bytes()
+                    .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == b'_')
         });
         let known = plain
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .find(|w| w.contains('_') && ids.contains(*w));
         if let Some(id) = in_code.or(known) {
             // Lines inside collapsed blocks were removed, so line numbers only approximate there.
-            push(v, start + i, Rule::MetricId, format!("metric id `{id}` outside a collapsed block"));
+            push(
+                v,
+                start + i,
+                Rule::MetricId,
+                format!("metric id `{id}` outside a collapsed block"),
+            );
         }
     }
 }
@@ -183,7 +221,12 @@ fn repeated_formulas(text: &str, v: &mut Vec<Violation>) {
                 i += 1;
             }
             if !formula.is_empty() && !seen.insert(formula) {
-                push(v, start + 1, Rule::RepeatedFormula, "this block formula already stands earlier in the post; link back to it".into());
+                push(
+                    v,
+                    start + 1,
+                    Rule::RepeatedFormula,
+                    "this block formula already stands earlier in the post; link back to it".into(),
+                );
             }
         }
         i += 1;
@@ -197,7 +240,11 @@ fn long_paragraphs(text: &str, v: &mut Vec<Violation>) {
     let mut first = 0usize;
     for (i, line) in b.lines().enumerate() {
         let t = line.trim_start();
-        let prose = !(t.is_empty() || t.starts_with('|') || t.starts_with('<') || t.starts_with("$$") || t.starts_with("```"));
+        let prose = !(t.is_empty()
+            || t.starts_with('|')
+            || t.starts_with('<')
+            || t.starts_with("$$")
+            || t.starts_with("```"));
         if prose {
             if para == 0 {
                 first = i;
@@ -205,7 +252,12 @@ fn long_paragraphs(text: &str, v: &mut Vec<Violation>) {
             para += line.len();
         } else {
             if para > MAX_PARAGRAPH_CHARS {
-                push(v, start + first, Rule::LongParagraph, format!("a paragraph of {para} characters, over {MAX_PARAGRAPH_CHARS}"));
+                push(
+                    v,
+                    start + first,
+                    Rule::LongParagraph,
+                    format!("a paragraph of {para} characters, over {MAX_PARAGRAPH_CHARS}"),
+                );
             }
             para = 0;
         }
@@ -232,7 +284,9 @@ mod tests {
 
     #[test]
     fn collapsed_blocks_count_in_total_only() {
-        let post = format!("{FRONT}one two\n<blockquote markdown=\"1\">\nthree four\n<details markdown=\"1\">\nfive six seven\n</details>\n</blockquote>\n");
+        let post = format!(
+            "{FRONT}one two\n<blockquote markdown=\"1\">\nthree four\n<details markdown=\"1\">\nfive six seven\n</details>\n</blockquote>\n"
+        );
         let c = counts(&post);
         // Tokens: one two, <blockquote markdown="1">, three four, <details markdown="1">,
         // five six seven, </details>, </blockquote>.
@@ -244,9 +298,15 @@ mod tests {
     #[test]
     fn metric_ids_are_caught_outside_collapsed_blocks_only() {
         let ids: BTreeSet<String> = ["arrhenius_slope".to_owned()].into();
-        let post = format!("{FRONT}The slope (`arrhenius_slope`).\nPlain arrhenius\\_slope.\n$$a_b$$ and file_name.rs\n<details markdown=\"1\">\n`arrhenius_slope` here is fine\n</details>\n");
+        let post = format!(
+            "{FRONT}The slope (`arrhenius_slope`).\nPlain arrhenius\\_slope.\n$$a_b$$ and file_name.rs\n<details markdown=\"1\">\n`arrhenius_slope` here is fine\n</details>\n"
+        );
         let v = check(&post, &ids);
-        let lines: Vec<usize> = v.iter().filter(|x| x.rule == Rule::MetricId).map(|x| x.line).collect();
+        let lines: Vec<usize> = v
+            .iter()
+            .filter(|x| x.rule == Rule::MetricId)
+            .map(|x| x.line)
+            .collect();
         assert_eq!(lines, vec![4, 5]);
     }
 
@@ -255,7 +315,9 @@ mod tests {
         let long_alt = "word ".repeat(13);
         let long_caption = "word ".repeat(61);
         let para = "x".repeat(1300);
-        let post = format!("{FRONT}![{long_alt}](/a.svg)\n{long_caption}\n\n$$\nx^2\n$$\n\n$$\nx ^ 2\n$$\n\n{para}\n\nend\n");
+        let post = format!(
+            "{FRONT}![{long_alt}](/a.svg)\n{long_caption}\n\n$$\nx^2\n$$\n\n$$\nx ^ 2\n$$\n\n{para}\n\nend\n"
+        );
         let v = check(&post, &BTreeSet::new());
         let rules: Vec<Rule> = v.iter().map(|x| x.rule).collect();
         assert!(rules.contains(&Rule::FigureText));

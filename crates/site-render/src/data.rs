@@ -381,7 +381,10 @@ mod tests {
     fn a_result_file_must_match_its_name_and_a_section() {
         let ok = result_json("kramers-escape", "2.1", &["5"], "a");
         let c = load_claim(Path::new("x/kramers-escape.json"), ok.as_bytes()).unwrap();
-        assert_eq!(c.json["view"]["note"], "n = 8,000", "placeholders are filled in");
+        assert_eq!(
+            c.json["view"]["note"], "n = 8,000",
+            "placeholders are filled in"
+        );
         assert_eq!(c.json["view"]["badge"], "supported");
         let e = load_claim(Path::new("x/other.json"), ok.as_bytes()).unwrap_err();
         assert!(e.to_string().contains("differs from the file name"), "{e}");

@@ -25,9 +25,10 @@ fn superscript(e: i32) -> String {
     s
 }
 
-/// floor(log10(|x|)) for x != 0, exact (from the decimal representation, not a logarithm).
+/// floor(log10(|x|)) for x != 0, from the decimal representation rounded to 12 significant
+/// digits (so 1.0 - 0.9 = 0.09999999999999998 counts as 0.1), not from a logarithm.
 pub fn decimal_exponent(x: f64) -> i32 {
-    let s = format!("{:e}", x.abs());
+    let s = format!("{:.11e}", x.abs());
     s.split_once('e')
         .and_then(|(_, e)| e.parse().ok())
         .unwrap_or(0)
@@ -47,7 +48,9 @@ fn signed(s: String) -> String {
 /// Thousands separators in the integer part of a plain decimal string.
 fn group_thousands(s: &str) -> String {
     let (sign, rest) = s.strip_prefix('-').map_or(("", s), |r| ("-", r));
-    let (int, frac) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+    let (int, frac) = rest
+        .split_once('.')
+        .map_or((rest, None), |(i, f)| (i, Some(f)));
     if int.len() <= 3 {
         return s.to_owned();
     }
@@ -98,7 +101,10 @@ fn at_decimals(x: f64, decimals: i32) -> String {
         signed(group_thousands(&format!("{x:.d$}")))
     } else {
         let unit = (0..-decimals).fold(1.0, |u, _| u * 10.0);
-        signed(group_thousands(&format!("{:.0}", (x / unit).round() * unit)))
+        signed(group_thousands(&format!(
+            "{:.0}",
+            (x / unit).round() * unit
+        )))
     }
 }
 
@@ -166,7 +172,9 @@ pub fn with_interval(value: f64, lo: f64, hi: f64) -> String {
         None => {
             let digits = |x: f64| {
                 let e = decimal_exponent(x);
-                usize::try_from(e - decimal_exponent(half) + 2).unwrap_or(2).clamp(2, 6)
+                usize::try_from(e - decimal_exponent(half) + 2)
+                    .unwrap_or(2)
+                    .clamp(2, 6)
             };
             format!(
                 "{} (95% CI {} to {})",
@@ -233,7 +241,10 @@ mod tests {
             with_interval(-0.505, -0.519, -0.491),
             "−0.505 (95% CI −0.519 to −0.491)"
         );
-        assert_eq!(with_interval(200.4, 182.0, 218.0), "200 (95% CI 182 to 218)");
+        assert_eq!(
+            with_interval(200.4, 182.0, 218.0),
+            "200 (95% CI 182 to 218)"
+        );
         assert_eq!(
             with_interval(18345.0, 18000.0, 18700.0),
             "18,350 (95% CI 18,000 to 18,700)"
@@ -242,8 +253,14 @@ mod tests {
 
     #[test]
     fn zero_proportions_show_their_upper_bound() {
-        assert_eq!(with_interval(0.0, 0.0, 0.01847), "0 (95% upper bound 0.018)");
-        assert_eq!(percent(0.0, Some([0.0, 0.01847])), "0% (95% upper bound 1.8%)");
+        assert_eq!(
+            with_interval(0.0, 0.0, 0.01847),
+            "0 (95% upper bound 0.018)"
+        );
+        assert_eq!(
+            percent(0.0, Some([0.0, 0.01847])),
+            "0% (95% upper bound 1.8%)"
+        );
         assert_eq!(
             percent(0.5, Some([0.43, 0.57])),
             "50.0% (95% CI 43.0% to 57.0%)"

@@ -2,7 +2,7 @@
 //! information, comment delimiters `{## ##}` that leave LaTeX and Kramdown alone, the filters of
 //! [`crate::filters`], and errors that name the template file, the line and the variable.
 
-use crate::data::{self, Evidence, POST_TEMPLATE, PROSE_DIR, TEMPLATES_DIR};
+use crate::data::{self, Evidence, POST_TEMPLATE, TEMPLATES_DIR};
 use crate::error::{SiteError, TemplateError};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
@@ -13,28 +13,37 @@ use std::path::Path;
 /// Template sources by name (`post.md.j2`, `prose/1.1-minibatch-noise.md.j2`).
 pub type Templates = BTreeMap<String, String>;
 
-/// Reads `site/_templates/post.md.j2` and every `site/_templates/prose/*.md.j2`.
+/// Reads every template under `site/_templates/` (`post.md.j2`, and the files it includes or
+/// imports from subfolders, named by their path: `parts/boxes.md.j2`).
 ///
 /// # Errors
 /// An unreadable template or folder; a missing post template.
 pub fn load_templates(site: &Path) -> Result<Templates, SiteError> {
     let dir = site.join(TEMPLATES_DIR);
-    let mut t = Templates::new();
     let post = dir.join(POST_TEMPLATE);
-    t.insert(
-        POST_TEMPLATE.to_owned(),
-        std::fs::read_to_string(&post).map_err(|e| SiteError::io(&post, e))?,
-    );
-    let prose = dir.join(PROSE_DIR);
-    if prose.is_dir() {
-        for entry in std::fs::read_dir(&prose).map_err(|e| SiteError::io(&prose, e))? {
-            let path = entry.map_err(|e| SiteError::io(&prose, e))?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            if name.ends_with(".j2") {
+    if !post.is_file() {
+        return Err(SiteError::io(
+            &post,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "the post template is missing"),
+        ));
+    }
+    let mut t = Templates::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).map_err(|e| SiteError::io(&folder, e))? {
+            let path = entry.map_err(|e| SiteError::io(&folder, e))?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "j2") {
+                let name = path
+                    .strip_prefix(&dir)
+                    .unwrap_or(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/");
                 let src = std::fs::read_to_string(&path).map_err(|e| SiteError::io(&path, e))?;
-                t.insert(format!("{PROSE_DIR}/{name}"), src);
+                t.insert(name, src);
             }
         }
     }
@@ -267,7 +276,7 @@ mod tests {
             &Evidence::default(),
         )
         .unwrap();
-        assert_eq!(out, "0.123 50.0% 1.00 \\[0.90, 1.10\\]\n");
+        assert_eq!(out, "0.123 50.0% 1.00 (95% CI 0.90 to 1.10)\n");
     }
 
     #[test]

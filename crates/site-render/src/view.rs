@@ -170,12 +170,20 @@ pub fn fill(text: &str, result: &ResultFile) -> Result<String, String> {
     for p in placeholders(text) {
         out.push_str(&text[at..p.span.start]);
         let value = match &p.source {
-            Source::Param(path) => lookup(&result.params, path).and_then(|v| param_text(v, p.format)),
+            Source::Param(path) => {
+                lookup(&result.params, path).and_then(|v| param_text(v, p.format))
+            }
             Source::Metric(name) => metric_text(result, name, p.format),
         };
         match value {
             Some(v) => out.push_str(&v),
-            None => return Err(format!("`{}` names nothing in the result of {}", &text[p.span.clone()], result.id)),
+            None => {
+                return Err(format!(
+                    "`{}` names nothing in the result of {}",
+                    &text[p.span.clone()],
+                    result.id
+                ));
+            }
         }
         at = p.span.end;
     }
@@ -186,7 +194,9 @@ pub fn fill(text: &str, result: &ResultFile) -> Result<String, String> {
 fn badge(result: &ResultFile) -> (String, String) {
     match result.verdict {
         _ if result.status == Status::Error => ("no verdict".into(), "none".into()),
-        Some(Verdict::Supported) if result.identity => ("verified identity".into(), "identity".into()),
+        Some(Verdict::Supported) if result.identity => {
+            ("verified identity".into(), "identity".into())
+        }
         Some(v) => (v.as_str().into(), v.as_str().into()),
         None => ("no verdict".into(), "none".into()),
     }
@@ -198,30 +208,34 @@ fn badge(result: &ResultFile) -> (String, String) {
 /// A placeholder that names nothing, as a message.
 pub fn claim_view(result: &ResultFile) -> Result<ClaimView, String> {
     let (badge, badge_class) = badge(result);
-    let primary = result.wording.iter().find(|w| w.primary).map(|w| check_view(w, result));
+    let primary = result
+        .wording
+        .iter()
+        .find(|w| w.primary)
+        .map(|w| check_view(w, result));
     let fill_opt = |t: &Option<String>| t.as_deref().map(|t| fill(t, result)).transpose();
     let captions = result
         .captions
         .iter()
         .map(|c| fill(c, result))
         .collect::<Result<Vec<_>, _>>()?;
-    let alts = result
-        .alts
+    let alts = captions
         .iter()
-        .zip(&captions)
-        .map(|(a, c)| {
-            if a.is_empty() {
-                c.split_whitespace().take(10).collect::<Vec<_>>().join(" ")
-            } else {
-                a.clone()
-            }
+        .enumerate()
+        .map(|(k, c)| match result.alts.get(k) {
+            Some(a) if !a.trim().is_empty() => a.clone(),
+            _ => c.split_whitespace().take(10).collect::<Vec<_>>().join(" "),
         })
         .collect();
     Ok(ClaimView {
         badge,
         badge_class,
         primary,
-        checks: result.checks.iter().map(|c| check_view(c, result)).collect(),
+        checks: result
+            .checks
+            .iter()
+            .map(|c| check_view(c, result))
+            .collect(),
         wording: result
             .wording
             .iter()
@@ -249,15 +263,28 @@ mod tests {
     fn bounds_read_as_words() {
         assert_eq!(bound_text(&Bound::AtMost(0.07)), "≤ 0.07");
         assert_eq!(bound_text(&Bound::AtLeast(1.0)), "≥ 1");
-        assert_eq!(bound_text(&Bound::Between([0.92, 1.02])), "between 0.92 and 1.02");
-        let a = Bound::Approx(Approx { value: 1.0, rel: Some(0.03), abs: None });
+        assert_eq!(
+            bound_text(&Bound::Between([0.92, 1.02])),
+            "between 0.92 and 1.02"
+        );
+        let a = Bound::Approx(Approx {
+            value: 1.0,
+            rel: Some(0.03),
+            abs: None,
+        });
         assert_eq!(bound_text(&a), "within 3.0% of 1");
     }
 
     #[test]
     fn parameters_read_as_prose() {
         let v = serde_json::json!([0.01, 0.02, 0.05]);
-        assert_eq!(param_text(&v, Format::Default).unwrap(), "0.01, 0.02 and 0.05");
-        assert_eq!(param_text(&serde_json::json!(8000), Format::Default).unwrap(), "8,000");
+        assert_eq!(
+            param_text(&v, Format::Default).unwrap(),
+            "0.01, 0.02 and 0.05"
+        );
+        assert_eq!(
+            param_text(&serde_json::json!(8000), Format::Default).unwrap(),
+            "8,000"
+        );
     }
 }
