@@ -23,7 +23,7 @@ pub struct NoisyQuadratic {
 }
 
 impl NoisyQuadratic {
-    /// The model of CLAIMS.md: h_i = c_i = 1/i for i = 1..d, m_i(0) = 1.
+    /// The harmonic model: h_i = c_i = 1/i for i = 1..d, m_i(0) = 1.
     pub fn harmonic(d: usize) -> Self {
         let h: Vec<f64> = (1..=d).map(|i| 1.0 / i as f64).collect();
         Self {

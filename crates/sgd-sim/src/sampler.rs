@@ -1,4 +1,4 @@
-//! The three minibatch samplers of CLAIMS.md and their exact second-moment formulas.
+//! The three minibatch samplers (with replacement, without replacement, epoch shuffle) and their exact second-moment formulas.
 //!
 //! - with-replacement: b independent uniform indices;
 //! - without-replacement: an independent uniform subset of size b at every step;
