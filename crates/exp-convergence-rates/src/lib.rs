@@ -28,11 +28,8 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add_legacy("convergence-rates/confusion-ball", confusion_ball::run);
-    registry.add_legacy(
-        "convergence-rates/robbins-monro-schedules",
-        robbins_monro::run,
-    );
+    registry.add::<confusion_ball::ConfusionBall>();
+    registry.add::<robbins_monro::RobbinsMonroSchedules>();
     registry.add_legacy(
         "convergence-rates/strongly-convex-rate",
         strongly_convex::run,
