@@ -591,8 +591,9 @@ mod tests {
         // b = N: a_b = 2 always, both thresholds are 2 / 2 = 1.
         assert!((out.value("eta_ms_b4").unwrap() - 1.0).abs() < 1e-12);
         assert!((out.value("eta_run_b4").unwrap() - 1.0).abs() < 1e-12);
-        // b = 1 per run: ln|1 - eta| + ln|1 - 3 eta| = 0 at eta = 2/3 (|(1-x)(1-3x)| = 1).
-        assert!((out.value("eta_run_b1").unwrap() - 2.0 / 3.0).abs() < 1e-9);
+        // b = 1 per run: ln|1 - eta| + ln|1 - 3 eta| = 0 where |(1 - x)(1 - 3x)| = 1: no root
+        // below 1 (the product peaks at 1/3), then (x - 1)(3x - 1) = 1 at x = 4/3.
+        assert!((out.value("eta_run_b1").unwrap() - 4.0 / 3.0).abs() < 1e-9);
         assert!(out.value("eta_ms_min_step_ratio").unwrap() > 1.0);
         assert!(out.value("eta_run_over_eta_ms_min").unwrap() >= 1.0 - 1e-12);
         assert_eq!(out.tables["thresholds"].rows.len(), 3);
