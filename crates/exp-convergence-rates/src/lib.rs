@@ -30,10 +30,7 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 pub fn register(registry: &mut Registry) {
     registry.add::<confusion_ball::ConfusionBall>();
     registry.add::<robbins_monro::RobbinsMonroSchedules>();
-    registry.add_legacy(
-        "convergence-rates/strongly-convex-rate",
-        strongly_convex::run,
-    );
+    registry.add::<strongly_convex::StronglyConvexRate>();
     registry.add_legacy("convergence-rates/convex-rate", convex_rate::run);
     registry.add_legacy("convergence-rates/sgd-vs-gd-cost", sgd_vs_gd::run);
 }

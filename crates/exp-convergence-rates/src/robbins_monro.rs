@@ -548,7 +548,7 @@ mod tests {
                         .iter()
                         .enumerate()
                         .map(|(k, &t)| {
-                            let factor = if (k + r) % 2 == 0 { 0.9 } else { 1.1 };
+                            let factor = if (k + r).is_multiple_of(2) { 0.9 } else { 1.1 };
                             factor * recursion[t as usize]
                         })
                         .collect(),
