@@ -6,19 +6,20 @@
 //! S = S_min (1 + B*/b) is fitted. Diversity moves the knee B*; it does not make progress per
 //! example faster.
 
-use crate::critical_batch::{validate_batches, validate_search};
+use crate::critical_batch::{nearest_index, validate_batches, validate_search};
 use crate::diversity::{Dataset, spectrum_dataset};
 use crate::hyperbola::{HyperbolaFit, fit_hyperbola};
 use crate::ls_moments::SecondMomentOperator;
 use crate::mccandlish::NoiseScales;
 use crate::tuning::{LogSearch, TunedRate};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Series, SeriesKind, TextLabel};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sgd_sim::math::{ln, powf};
+use sgd_sim::math::powf;
 use sgd_sim::parallel::map_indexed;
 
 /// Parameters of `gradient-diversity/batch-knee`.
@@ -120,22 +121,61 @@ impl ExperimentParams for Params {
 
 /// One data set's prepared problem.
 struct Problem {
-    name: &'static str,
     operator: SecondMomentOperator,
     start: Vec<f64>,
     target: f64,
 }
 
 /// One tuned batch size.
-struct Tuned {
-    batch: f64,
-    rate: TunedRate,
-    step: u64,
-    at_target: NoiseScales,
+#[derive(Clone, Debug, PartialEq)]
+pub struct TunedBatch {
+    /// The batch size b.
+    pub batch: f64,
+    /// The tuned step size and its steps-to-target.
+    pub rate: TunedRate,
+    /// First integer step at or below the target.
+    pub step: u64,
+    /// Noise scales of the expected second moments at that step.
+    pub at_target: NoiseScales,
+}
+
+/// One data set's setup and exact sweep.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSetSweep {
+    /// "uniform" or "diverse".
+    pub name: &'static str,
+    /// Its label noise.
+    pub label_noise: f64,
+    /// Largest and smallest eigenvalues of H.
+    pub h_max: f64,
+    /// The smallest.
+    pub h_min: f64,
+    /// The initial expected excess loss.
+    pub initial_excess: f64,
+    /// The target excess loss.
+    pub target: f64,
+    /// Every batch size, in order.
+    pub tuned: Vec<TunedBatch>,
+}
+
+/// The kind `gradient-diversity/batch-knee`.
+#[derive(Debug)]
+pub struct BatchKnee;
+
+/// What the measure step produced: the two data sets, low diversity first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The uniform (exact labels) and the diverse (noisy labels) data sets.
+    pub sets: Vec<DataSetSweep>,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        0
+    }
 }
 
 fn prepare(
-    name: &'static str,
     data: &Dataset,
     init_scale: f64,
     target_fraction: f64,
@@ -148,14 +188,13 @@ fn prepare(
     let start = operator.isotropic(init_scale * init_scale);
     let target = target_fraction * operator.excess_loss(&start);
     Ok(Problem {
-        name,
         operator,
         start,
         target,
     })
 }
 
-fn tune(problem: &Problem, batch: f64, p: &Params) -> Result<Tuned, ExperimentError> {
+fn tune(problem: &Problem, batch: f64, p: &Params) -> Result<TunedBatch, ExperimentError> {
     let op = &problem.operator;
     let search = LogSearch {
         upper: 2.0 / op.max_curvature(),
@@ -178,7 +217,7 @@ fn tune(problem: &Problem, batch: f64, p: &Params) -> Result<Tuned, ExperimentEr
             "the tuned step size does not reach the target".into(),
         ));
     };
-    Ok(Tuned {
+    Ok(TunedBatch {
         batch,
         rate,
         step: crossing.step,
@@ -186,44 +225,10 @@ fn tune(problem: &Problem, batch: f64, p: &Params) -> Result<Tuned, ExperimentEr
     })
 }
 
-/// The index of the batch size nearest `b` on a log scale.
-fn nearest(batches: &[f64], b: f64) -> usize {
-    (0..batches.len())
-        .min_by(|&i, &j| {
-            (ln(batches[i]) - ln(b))
-                .abs()
-                .total_cmp(&(ln(batches[j]) - ln(b)).abs())
-        })
-        .unwrap_or(0)
-}
-
-/// A data set's sweep, fit and kappa at the target.
-struct Sweep {
-    tuned: Vec<Tuned>,
-    fit: HyperbolaFit,
-    reference: usize,
-}
-
-impl Sweep {
-    fn kappa(&self) -> f64 {
-        self.tuned[self.reference].at_target.kappa()
-    }
-    fn min_examples(&self) -> f64 {
-        self.tuned
-            .iter()
-            .map(|t| t.rate.value * t.batch)
-            .fold(f64::INFINITY, f64::min)
-    }
-}
-
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid data, a failed search or fit.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
+/// The two data sets: the same inputs and teacher from the same stream (the label-noise draws
+/// are taken either way, scaled by the noise level).
+fn data_sets(p: &Params, ctx: &RunContext) -> Result<[Dataset; 2], ExperimentError> {
     let streams = ctx.streams();
-    // Both data sets come from the same stream: same inputs and teacher (the label-noise draws
-    // are taken either way, scaled by the noise level).
     let spectrum: Vec<f64> = (1..=p.dim)
         .map(|i| powf(i as f64, -p.spectrum_exponent))
         .collect();
@@ -244,75 +249,93 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             "the two data sets must share their inputs".into(),
         ));
     }
-    let problems = [
-        prepare("uniform", &uniform, p.init_scale, p.target_fraction)?,
-        prepare("diverse", &diverse, p.init_scale, p.target_fraction)?,
-    ];
-    let nb = p.batch_sizes.len();
-    let tuned: Vec<Tuned> = map_indexed(2 * nb, |k| {
-        tune(&problems[k / nb], p.batch_sizes[k % nb] as f64, p)
-    })
-    .into_iter()
-    .collect::<Result<_, _>>()?;
-    let batches: Vec<f64> = p.batch_sizes.iter().map(|&b| b as f64).collect();
-    let mut tuned = tuned.into_iter();
-    let mut sweeps = Vec::with_capacity(2);
-    for _ in 0..2 {
-        let part: Vec<Tuned> = tuned.by_ref().take(nb).collect();
-        let steps: Vec<f64> = part.iter().map(|t| t.rate.value).collect();
+    Ok([uniform, diverse])
+}
+
+/// A data set's fit and the index of its run nearest B*.
+struct Sweep<'a> {
+    set: &'a DataSetSweep,
+    fit: HyperbolaFit,
+    reference: usize,
+}
+
+impl Sweep<'_> {
+    fn new(set: &DataSetSweep) -> Result<Sweep<'_>, ExperimentError> {
+        let batches: Vec<f64> = set.tuned.iter().map(|t| t.batch).collect();
+        let steps: Vec<f64> = set.tuned.iter().map(|t| t.rate.value).collect();
         let fit = fit_hyperbola(&batches, &steps)?;
-        let reference = nearest(&batches, fit.b_star.value);
-        sweeps.push(Sweep {
-            tuned: part,
+        let reference = nearest_index(&batches, fit.b_star.value);
+        Ok(Sweep {
+            set,
             fit,
             reference,
-        });
+        })
     }
-    let (uni, div) = (&sweeps[0], &sweeps[1]);
+    fn kappa(&self) -> f64 {
+        self.set.tuned[self.reference].at_target.kappa()
+    }
+    fn min_examples(&self) -> f64 {
+        self.set
+            .tuned
+            .iter()
+            .map(|t| t.rate.value * t.batch)
+            .fold(f64::INFINITY, f64::min)
+    }
+}
 
-    let mut out = Outcome::new();
+/// Both sweeps' fits, uniform first.
+fn sweeps(m: &Measured) -> Result<[Sweep<'_>; 2], ExperimentError> {
+    if m.sets.len() != 2 {
+        return Err(ExperimentError::InvalidParams(
+            "the claim compares exactly two data sets".into(),
+        ));
+    }
+    Ok([Sweep::new(&m.sets[0])?, Sweep::new(&m.sets[1])?])
+}
+
+/// The knees, their ratio and kappa at the target (exact sweeps).
+fn knee_metrics(uni: &Sweep, div: &Sweep, out: &mut Metrics) {
     let (bu, bd) = (uni.fit.b_star, div.fit.b_star);
-    out.estimate("b_star_uniform", bu);
-    out.estimate("b_star_diverse", bd);
+    out.computed_with_interval("b_star_uniform", bu.value, bu.ci95());
+    out.computed_with_interval("b_star_diverse", bd.value, bd.ci95());
     // Ratio of two independent fits: relative errors add in quadrature (delta method).
     let ratio = bd.value / bu.value;
-    let rel = ((bd.se / bd.value).powi(2) + (bu.se / bu.value).powi(2)).sqrt();
+    let (ru, rd) = (bu.se / bu.value, bd.se / bd.value);
+    let rel = (rd * rd + ru * ru).sqrt();
     let q = sgd_sim::stats::t_quantile_975(bu.n.min(bd.n));
-    out.with_interval(
+    out.computed_with_interval(
         "knee_ratio",
         ratio,
         [ratio * (1.0 - q * rel), ratio * (1.0 + q * rel)],
     );
     let (ku, kd) = (uni.kappa(), div.kappa());
-    out.exact("kappa_uniform", ku);
-    out.exact("kappa_diverse", kd);
-    out.exact("kappa_ratio", kd / ku);
-    out.with_interval("knee_over_kappa_uniform", bu.value / ku, {
-        let [lo, hi] = bu.ci95();
-        [lo / ku, hi / ku]
-    });
-    out.with_interval("knee_over_kappa_diverse", bd.value / kd, {
-        let [lo, hi] = bd.ci95();
-        [lo / kd, hi / kd]
-    });
-    for (name, s) in [("uniform", uni), ("diverse", div)] {
-        let at = &s.tuned[s.reference].at_target;
-        out.exact(&format!("b_noise_at_target_{name}"), at.b_noise());
-        out.exact(&format!("b_simple_at_target_{name}"), at.b_simple());
-        out.estimate(&format!("s_min_{name}"), s.fit.s_min);
-        out.estimate(&format!("e_min_{name}"), s.fit.e_min);
-        out.exact(
-            &format!("hyperbola_max_rel_residual_{name}"),
-            s.fit.max_rel_residual,
-        );
-        out.exact(&format!("min_examples_{name}"), s.min_examples());
-    }
-    // Progress per example: the fewest examples (over b) that reach the target, diverse over uniform.
-    out.exact(
-        "min_examples_ratio",
-        div.min_examples() / uni.min_examples(),
-    );
+    out.computed("kappa_uniform", ku);
+    out.computed("kappa_diverse", kd);
+    out.computed("kappa_ratio", kd / ku);
+    let [lo, hi] = bu.ci95();
+    out.computed_with_interval("knee_over_kappa_uniform", bu.value / ku, [lo / ku, hi / ku]);
+    let [lo, hi] = bd.ci95();
+    out.computed_with_interval("knee_over_kappa_diverse", bd.value / kd, [lo / kd, hi / kd]);
+}
 
+/// Per data set: noise scales at the target, the fit's coefficients, the fewest examples.
+fn per_set_metrics(s: &Sweep, out: &mut Metrics) {
+    let name = s.set.name;
+    let at = &s.set.tuned[s.reference].at_target;
+    out.computed(&format!("b_noise_at_target_{name}"), at.b_noise());
+    out.computed(&format!("b_simple_at_target_{name}"), at.b_simple());
+    let (s_min, e_min) = (s.fit.s_min, s.fit.e_min);
+    out.computed_with_interval(&format!("s_min_{name}"), s_min.value, s_min.ci95());
+    out.computed_with_interval(&format!("e_min_{name}"), e_min.value, e_min.ci95());
+    out.computed(
+        &format!("hyperbola_max_rel_residual_{name}"),
+        s.fit.max_rel_residual,
+    );
+    out.computed(&format!("min_examples_{name}"), s.min_examples());
+}
+
+/// Every batch size of both sweeps beside its fit.
+fn sweep_table(sweeps: &[Sweep]) -> Table {
     let mut table = Table::new([
         "data_set",
         "batch_size",
@@ -326,10 +349,10 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "b_noise_at_target",
         "b_simple_at_target",
     ]);
-    for (problem, s) in problems.iter().zip(&sweeps) {
-        for (k, t) in s.tuned.iter().enumerate() {
+    for s in sweeps {
+        for (k, t) in s.set.tuned.iter().enumerate() {
             table.push(row![
-                problem.name,
+                s.set.name,
                 t.batch,
                 t.rate.eta,
                 t.rate.value,
@@ -343,6 +366,11 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             ]);
         }
     }
+    table
+}
+
+/// The two data sets' setups.
+fn setup_table(m: &Measured) -> Table {
     let mut setup = Table::new([
         "data_set",
         "label_noise",
@@ -351,102 +379,155 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "initial_excess",
         "target_excess",
     ]);
-    for (problem, noise) in problems
-        .iter()
-        .zip([p.label_noise_uniform, p.label_noise_diverse])
-    {
+    for s in &m.sets {
         setup.push(row![
-            problem.name,
-            noise,
-            problem.operator.max_curvature(),
-            problem.operator.min_curvature(),
-            problem.operator.excess_loss(&problem.start),
-            problem.target
+            s.name,
+            s.label_noise,
+            s.h_max,
+            s.h_min,
+            s.initial_excess,
+            s.target
         ]);
     }
-    out.table("batch-sweep", table);
-    out.table("data-sets", setup);
-    out.figure("knee", figure(&sweeps, &batches));
-    out.samples = 0;
-    Ok(out)
+    setup
 }
 
-fn figure(sweeps: &[Sweep], batches: &[f64]) -> FigureSpec {
-    let (b_lo, b_hi) = (batches[0], batches[batches.len() - 1]);
-    let grid: Vec<f64> = (0..=120)
+impl Experiment for BatchKnee {
+    const KIND: &'static str = "gradient-diversity/batch-knee";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let [uniform, diverse] = data_sets(p, ctx)?;
+        let problems = [
+            prepare(&uniform, p.init_scale, p.target_fraction)?,
+            prepare(&diverse, p.init_scale, p.target_fraction)?,
+        ];
+        let nb = p.batch_sizes.len();
+        let tuned: Vec<TunedBatch> = map_indexed(2 * nb, |k| {
+            ctx.check_cancelled()?;
+            tune(&problems[k / nb], p.batch_sizes[k % nb] as f64, p)
+        })
+        .into_iter()
+        .collect::<Result<_, ExperimentError>>()?;
+        let mut tuned = tuned.into_iter();
+        let names = [
+            ("uniform", p.label_noise_uniform),
+            ("diverse", p.label_noise_diverse),
+        ];
+        let sets = problems
+            .iter()
+            .zip(names)
+            .map(|(problem, (name, label_noise))| DataSetSweep {
+                name,
+                label_noise,
+                h_max: problem.operator.max_curvature(),
+                h_min: problem.operator.min_curvature(),
+                initial_excess: problem.operator.excess_loss(&problem.start),
+                target: problem.target,
+                tuned: tuned.by_ref().take(nb).collect(),
+            })
+            .collect();
+        Ok(Measured { sets })
+    }
+
+    fn metrics(_p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let [uni, div] = sweeps(m)?;
+        let mut out = Metrics::new();
+        knee_metrics(&uni, &div, &mut out);
+        per_set_metrics(&uni, &mut out);
+        per_set_metrics(&div, &mut out);
+        // Progress per example: the fewest examples (over b) that reach the target, diverse over
+        // uniform.
+        out.computed(
+            "min_examples_ratio",
+            div.min_examples() / uni.min_examples(),
+        );
+        out.table("batch-sweep", sweep_table(&[uni, div]));
+        out.table("data-sets", setup_table(m));
+        Ok(out)
+    }
+
+    fn figures(_p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let sweeps = sweeps(m)?;
+        let mut figures = Figures::new();
+        figures.add(
+            "knee",
+            FigureData::stacked(vec![
+                steps_panel(&sweeps).into(),
+                examples_panel(&sweeps).into(),
+            ]),
+        );
+        Ok(figures)
+    }
+}
+
+/// The legend names of the two data sets.
+const SET_NAMES: [&str; 2] = [
+    "low diversity (exact labels)",
+    "high diversity (noisy labels)",
+];
+
+/// 121 log-spaced batch sizes over the sweep, for the fitted curves.
+fn fine_grid(sweeps: &[Sweep]) -> Vec<f64> {
+    let tuned = &sweeps[0].set.tuned;
+    let (b_lo, b_hi) = (tuned[0].batch, tuned[tuned.len() - 1].batch);
+    (0..=120)
         .map(|k| b_lo * powf(b_hi / b_lo, f64::from(k) / 120.0))
-        .collect();
-    let names = [
-        "low diversity (exact labels)",
-        "high diversity (noisy labels)",
-    ];
-    let mut steps_series = Vec::new();
-    let mut examples_series = Vec::new();
-    let mut labels = Vec::new();
-    let s_max = sweeps
-        .iter()
-        .flat_map(|s| s.tuned.iter().map(|t| t.rate.value))
-        .fold(0.0, f64::max);
-    let s_min = sweeps
-        .iter()
-        .flat_map(|s| s.tuned.iter().map(|t| t.rate.value))
-        .fold(f64::INFINITY, f64::min);
-    for (c, (s, name)) in sweeps.iter().zip(names).enumerate() {
-        steps_series.push(Series::from_xy(
-            "",
-            SeriesKind::Theory,
-            c,
-            grid.iter().map(|&b| (b, s.fit.steps(b))),
-        ));
-        steps_series.push(Series::from_xy(
-            name,
-            SeriesKind::Simulation,
-            c,
-            s.tuned.iter().map(|t| (t.batch, t.rate.value)),
-        ));
-        let kappa = s.kappa();
-        steps_series.push(Series::from_xy(
-            "",
-            SeriesKind::Guide,
-            c,
-            [(kappa, s_min * 0.7), (kappa, s_max * 1.4)],
-        ));
-        labels.push(TextLabel {
-            x: kappa * 1.15,
-            y: s_max * (0.5 - 0.3 * c as f64),
-            text: format!("kappa = {kappa:.0}"),
-        });
-        examples_series.push(Series::from_xy(
-            "",
-            SeriesKind::Theory,
-            c,
-            grid.iter().map(|&b| (b, s.fit.steps(b) * b)),
-        ));
-        examples_series.push(Series::from_xy(
-            name,
-            SeriesKind::Simulation,
-            c,
-            s.tuned.iter().map(|t| (t.batch, t.rate.value * t.batch)),
-        ));
+        .collect()
+}
+
+/// Steps to target against b, with the fits and kappa at the target marked.
+fn steps_panel(sweeps: &[Sweep]) -> CurvesPanel {
+    let grid = fine_grid(sweeps);
+    let mut panel = CurvesPanel::new(
+        "Steps to target, η tuned per b",
+        Axis::log("batch size b"),
+        Axis::log("steps S(b)"),
+    );
+    for (c, (s, name)) in sweeps.iter().zip(SET_NAMES).enumerate() {
+        panel = panel
+            .theory(Line::new("", c, grid.iter().map(|&b| (b, s.fit.steps(b)))))
+            .measured(Points::new(
+                name,
+                c,
+                s.set
+                    .tuned
+                    .iter()
+                    .map(|t| MeasuredPoint::new(t.batch, t.rate.value))
+                    .collect(),
+            ))
+            .mark(s.kappa(), format!("κ at target ≈ {:.0}", s.kappa()), c);
     }
-    FigureSpec {
-        panels: vec![
-            Panel {
-                title: "Steps to target, eta tuned per b".into(),
-                x: Axis::log("batch size b"),
-                y: Axis::log("steps S(b)"),
-                series: steps_series,
-                labels,
-            },
-            Panel {
-                title: "Examples to target".into(),
-                x: Axis::log("batch size b"),
-                y: Axis::log("examples S(b) b"),
-                series: examples_series,
-                labels: Vec::new(),
-            },
-        ],
+    panel
+}
+
+/// Examples to target against b, with the fits.
+fn examples_panel(sweeps: &[Sweep]) -> CurvesPanel {
+    let grid = fine_grid(sweeps);
+    let mut panel = CurvesPanel::new(
+        "Examples to target",
+        Axis::log("batch size b"),
+        Axis::log("examples S(b) b"),
+    );
+    for (c, (s, name)) in sweeps.iter().zip(SET_NAMES).enumerate() {
+        panel = panel
+            .theory(Line::new(
+                "",
+                c,
+                grid.iter().map(|&b| (b, s.fit.steps(b) * b)),
+            ))
+            .measured(Points::new(
+                name,
+                c,
+                s.set
+                    .tuned
+                    .iter()
+                    .map(|t| MeasuredPoint::new(t.batch, t.rate.value * t.batch))
+                    .collect(),
+            ));
     }
+    panel
 }
 
 #[cfg(test)]
@@ -471,5 +552,61 @@ mod tests {
             ..Params::default()
         };
         assert_eq!(bad.validate().unwrap_err().key, "samples");
+    }
+
+    /// A hand-made measurement: two sweeps on exact hyperbolas with the same S_min = 27 and knees
+    /// 6 and 60, kappa at the target 7 and 61.
+    fn hand_made() -> Measured {
+        let scales = |kappa: f64| NoiseScales {
+            grad_sq: 1.0,
+            grad_h_grad: 1.0,
+            trace_sigma: kappa - 1.0,
+            trace_h_sigma: kappa - 1.0,
+        };
+        let set = |name: &'static str, knee: f64| DataSetSweep {
+            name,
+            label_noise: 0.0,
+            h_max: 1.0,
+            h_min: 0.01,
+            initial_excess: 1.0,
+            target: 0.01,
+            tuned: (0..10)
+                .map(|k| {
+                    let batch = f64::from(1 << k);
+                    let steps = 27.0 * (1.0 + knee / batch);
+                    TunedBatch {
+                        batch,
+                        rate: TunedRate {
+                            eta: 0.1,
+                            value: steps,
+                            evaluations: 40,
+                        },
+                        step: steps.ceil() as u64,
+                        at_target: scales(knee + 1.0),
+                    }
+                })
+                .collect(),
+        };
+        Measured {
+            sets: vec![set("uniform", 6.0), set("diverse", 60.0)],
+        }
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let m = hand_made();
+        let out = BatchKnee::metrics(&Params::default(), &m).unwrap();
+        let ratio = out.value("knee_ratio").unwrap();
+        assert!((ratio / 10.0 - 1.0).abs() < 1e-9, "{ratio}");
+        assert!((out.value("kappa_ratio").unwrap() - 61.0 / 7.0).abs() < 1e-12);
+        // Examples S b = 27 (b + B*) are fewest at b = 1: (27 * 61) / (27 * 7).
+        let examples = out.value("min_examples_ratio").unwrap();
+        assert!((examples - 61.0 / 7.0).abs() < 1e-12, "{examples}");
+        assert_eq!(out.tables["batch-sweep"].rows.len(), 20);
+        assert_eq!(out.values["knee_ratio"].basis, claim_spec::Basis::Computed);
+        let figures = BatchKnee::figures(&Params::default(), &m)
+            .unwrap()
+            .into_map();
+        assert_eq!(figures["knee"].panels.len(), 2);
     }
 }

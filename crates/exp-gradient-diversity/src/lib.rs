@@ -24,7 +24,7 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add_legacy("gradient-diversity/batch-knee", batch_knee::run);
-    registry.add_legacy("gradient-diversity/critical-batch", critical_batch::run);
-    registry.add_legacy("gradient-diversity/identity", identity::run);
+    registry.add::<batch_knee::BatchKnee>();
+    registry.add::<critical_batch::CriticalBatch>();
+    registry.add::<identity::Identity>();
 }
