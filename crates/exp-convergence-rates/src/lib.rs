@@ -32,5 +32,5 @@ pub fn register(registry: &mut Registry) {
     registry.add::<robbins_monro::RobbinsMonroSchedules>();
     registry.add::<strongly_convex::StronglyConvexRate>();
     registry.add::<convex_rate::ConvexRate>();
-    registry.add_legacy("convergence-rates/sgd-vs-gd-cost", sgd_vs_gd::run);
+    registry.add::<sgd_vs_gd::SgdVsGdCost>();
 }
