@@ -108,6 +108,8 @@ pub struct Probes {
     pub lanczos_steps: usize,
     /// Epoch ends at which to measure the gradient noise scale.
     pub noise_scale_epochs: Vec<usize>,
+    /// Measure the gradient noise scale at the end of the run too.
+    pub noise_scale_at_end: bool,
 }
 
 impl Default for Probes {
@@ -119,6 +121,7 @@ impl Default for Probes {
             sharpness_at_end: false,
             lanczos_steps: 20,
             noise_scale_epochs: Vec::new(),
+            noise_scale_at_end: false,
         }
     }
 }
@@ -381,6 +384,10 @@ pub fn run(
             &mut rs.lanczos,
         );
         out.sharpness.push((out.epochs as f64, s));
+    }
+    if probes.noise_scale_at_end {
+        out.noise_scale
+            .push(noise_scale(&w, d, recipe.smoothing, out.epochs));
     }
     out.train = evaluate(&w, &d.train_x, &d.train_y);
     out.test = evaluate(&w, &d.test_x, &d.test_y);
