@@ -52,7 +52,7 @@ impl Default for Params {
             check_examples: 256,
             small_batch: 32,
             large_batch: 512,
-            seeds: 10,
+            seeds: 6,
             split_seed: SPLIT_SEED,
         }
     }

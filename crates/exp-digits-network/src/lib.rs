@@ -18,6 +18,9 @@ pub mod noise_regularizers;
 pub mod small_batch_flatter;
 pub mod train;
 
+#[cfg(test)]
+mod train_tests;
+
 /// Hash of this crate's sources, of the network crate and of the data file, part of its results'
 /// `code_version`.
 pub const SOURCE_HASH: &str = env!("SOURCE_HASH");

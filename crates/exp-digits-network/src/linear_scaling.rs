@@ -54,12 +54,12 @@ impl Default for Params {
             base_lr: 0.25,
             epochs: 10,
             tolerance: 0.01,
-            hold_batch: 64,
+            hold_batch: 128,
             warmup_batches: vec![256, 512],
             warmup_epochs: 2.0,
             sqrt_batches: vec![128, 256, 512],
-            sharpness_epochs: vec![0, 1, 2, 5, 10],
-            lanczos_steps: 12,
+            sharpness_epochs: vec![0, 1, 2, 5],
+            lanczos_steps: 10,
             seeds: 6,
             split_seed: SPLIT_SEED,
         }
@@ -343,6 +343,7 @@ mod tests {
     fn metrics_and_figures_from_hand_made_runs() {
         let p = Params {
             batches: vec![8, 64, 512],
+            hold_batch: 64,
             warmup_batches: vec![512],
             sqrt_batches: vec![512],
             ..Params::default()

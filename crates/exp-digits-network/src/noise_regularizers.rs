@@ -46,7 +46,7 @@ impl Default for Params {
             input_noise: 0.2,
             dropout: 0.2,
             weight_decay: 1e-3,
-            seeds: 12,
+            seeds: 8,
             split_seed: SPLIT_SEED,
         }
     }

@@ -24,6 +24,9 @@ pub const SHAPE: Shape = Shape {
     outputs: CLASSES,
 };
 
+/// Training-loss checks run once an epoch until the loss is within this factor of the target.
+const COARSE_FACTOR: f64 = 3.0;
+
 /// A loss above this (or not finite) stops a run as diverged.
 const DIVERGED_LOSS: f64 = 1e3;
 
@@ -349,7 +352,11 @@ pub fn run(
         cancel.check()?;
         let mut done = 0;
         while done < per_epoch {
-            let count = chunk.min(per_epoch - done);
+            // Far from the target, check once an epoch; within COARSE_FACTOR of it, every chunk.
+            let near = probes
+                .target_loss
+                .is_some_and(|t| last.1 <= COARSE_FACTOR * t);
+            let count = if near { chunk } else { per_epoch }.min(per_epoch - done);
             if !lp.steps(count, recipe, d, &mut w, &mut rs) {
                 out.diverged = true;
                 break 'epochs;
