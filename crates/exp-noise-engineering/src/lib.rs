@@ -19,8 +19,5 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 pub fn register(registry: &mut Registry) {
     registry.add::<annealed_gradient_noise::AnnealedGradientNoise>();
     registry.add_legacy("noise-engineering/label-smoothing", label_smoothing::run);
-    registry.add_legacy(
-        "noise-engineering/augmentation-invariance",
-        augmentation_invariance::run,
-    );
+    registry.add::<augmentation_invariance::AugmentationInvariance>();
 }
