@@ -354,6 +354,18 @@ fn gaussian_metrics(m: &Measured, out: &mut Metrics) -> Result<(), ExperimentErr
         powf(2.0, -slope.value),
         [powf(2.0, -slope_hi), powf(2.0, -slope_lo)],
     );
+    // The elasticity of the escape time (steps * eta) in eta: 0 when time counted in units of eta
+    // does not depend on eta. ln(time) = ln(steps) + ln(eta), with the same relative SE.
+    let ln_time: Vec<f64> = gaussian.iter().map(|c| ln(c.time().value)).collect();
+    out.estimate(
+        "time_units_eta_elasticity",
+        ols_slope(&x, &ln_time, &ln_se, samples)?,
+    );
+    let ln_chain_time: Vec<f64> = gaussian.iter().map(|c| ln(c.chain_steps * c.eta)).collect();
+    out.computed(
+        "time_units_eta_elasticity_chain",
+        ols_slope(&x, &ln_chain_time, &ln_se, samples)?.value,
+    );
     let ln_chain: Vec<f64> = gaussian.iter().map(|c| ln(c.chain_steps)).collect();
     out.computed(
         "steps_ratio_per_halving_chain",
@@ -520,8 +532,8 @@ fn escape_figure(p: &Params, m: &Measured) -> Result<FigureData, ExperimentError
     let steps_of = |c: &Configuration| c.summary.steps;
     let steps_panel = CurvesPanel::new(
         "In steps",
-        Axis::linear("step size η").with_range(0.0, hi),
-        Axis::log("mean exit step"),
+        Axis::linear("step size η").with_range(lo, hi),
+        Axis::linear("mean exit step"),
     )
     .theory(Line::new(
         "exact time / η",
@@ -545,7 +557,7 @@ fn escape_figure(p: &Params, m: &Measured) -> Result<FigureData, ExperimentError
     ));
     let time_panel = CurvesPanel::new(
         "In time units (steps × η)",
-        Axis::linear("step size η").with_range(0.0, hi),
+        Axis::linear("step size η").with_range(lo, hi),
         Axis::linear("mean escape time")
             .with_range(0.8 * mb_exact.min(exact), 1.15 * exact.max(mb_exact)),
     )
@@ -662,6 +674,12 @@ mod tests {
         // Steps 1/0.01 and 0.9/0.02 of the exact time: ratio per halving 2/0.9.
         let ratio = out.value("steps_ratio_per_halving").unwrap();
         assert!((ratio - 2.0 / 0.9).abs() < 1e-9, "{ratio}");
+        // Times 1 and 0.9 at eta and 2 eta: elasticity ln(0.9)/ln(2).
+        let elasticity = out.value("time_units_eta_elasticity").unwrap();
+        assert!(
+            (elasticity - ln(0.9) / ln(2.0)).abs() < 1e-12,
+            "{elasticity}"
+        );
         assert_eq!(out.value("chain_max_abs_z"), Some(0.0));
         let mb = out.value("minibatch_temperature_rel_error").unwrap();
         assert!((mb - 0.05).abs() < 1e-12, "{mb}");

@@ -8,7 +8,7 @@
 //! count.
 
 use crate::kernel::{EscapeSpec, ExitOutside, GaussianNoise, gradient_descent_exit_step};
-use crate::measure::{ExitSummary, PROPAGATION_REPLICATES, run_escapes, step_limit};
+use crate::measure::{ExitSummary, PROPAGATION_REPLICATES, ols_slope, run_escapes, step_limit};
 use crate::saddle::SaddleExit;
 use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
@@ -17,7 +17,7 @@ use claim_spec::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sgd_sim::math::{log10, powf};
+use sgd_sim::math::{ln, log10, powf};
 use sgd_sim::potential::{Potential, QuarticSaddle};
 use sgd_sim::stats::{Estimate, NormalDraws};
 
@@ -276,6 +276,29 @@ fn max_over<T>(items: &[T], f: impl Fn(&T) -> f64) -> f64 {
 
 /// SGD against its formula and its discrete form, gradient descent against its formulas, and the
 /// slowest SGD mean over gradient descent from the reference start.
+/// The slope of the mean exit step against ln(1/s), in units of its linearized value
+/// 1/ln(1 + eta lambda) (each factor e less noise adds 1/ln(1 + eta lambda) steps); its SE is
+/// propagated from the points' SEs.
+fn log_slope_metrics(
+    geometry: &SaddleExit,
+    m: &Measured,
+    out: &mut Metrics,
+) -> Result<(), ExperimentError> {
+    let x: Vec<f64> = m.sgd.iter().map(|s| -ln(s.noise_scale)).collect();
+    let y: Vec<f64> = m.sgd.iter().map(|s| s.summary.steps.value).collect();
+    let se: Vec<f64> = m.sgd.iter().map(|s| s.summary.steps.se).collect();
+    let total = m.runs * m.sgd.len();
+    let unit = geometry.growth();
+    let slope = ols_slope(&x, &y, &se, total)?;
+    out.estimate("sgd_log_slope_over_theory", slope.scaled(unit));
+    let discrete: Vec<f64> = m.sgd.iter().map(|s| s.discrete).collect();
+    out.computed(
+        "sgd_log_slope_over_theory_discrete",
+        ols_slope(&x, &discrete, &se, total)?.value * unit,
+    );
+    Ok(())
+}
+
 fn saddle_metrics(m: &Measured, out: &mut Metrics) {
     let means: Vec<Estimate> = m.sgd.iter().map(|s| s.summary.steps).collect();
     let formulas: Vec<f64> = m.sgd.iter().map(|s| s.formula).collect();
@@ -389,9 +412,10 @@ impl Experiment for SaddleEscape {
         measure_all(p, ctx)
     }
 
-    fn metrics(_p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
         let mut out = Metrics::new();
         saddle_metrics(m, &mut out);
+        log_slope_metrics(&p.geometry()?, m, &mut out)?;
         out.table("sgd", sgd_table(m));
         out.table("gd", gd_table(m));
         Ok(out)
@@ -553,6 +577,14 @@ mod tests {
     }
 
     #[test]
+    fn gradient_descent_never_leaves_the_saddle() {
+        // y = 0 is a fixed point of y - eta (y^3 - lambda y), exactly in floating point.
+        let p = Params::default();
+        let far = gd_from_saddle(&p, &RunContext::new("t", 1)).unwrap();
+        assert_eq!(far, 0.0);
+    }
+
+    #[test]
     fn metrics_and_figures_are_functions_of_the_measurement() {
         let p = Params::default();
         let m = hand_made(&p);
@@ -567,6 +599,9 @@ mod tests {
             claim_spec::Basis::Computed
         );
         assert_eq!(out.tables["sgd"].rows.len(), 3);
+        // The discrete form is linear in ln(1/s) with slope 1/ln(1 + eta lambda).
+        let slope = out.value("sgd_log_slope_over_theory").unwrap();
+        assert!((slope - 1.0).abs() < 1e-9, "{slope}");
         assert_eq!(out.tables["gd"].rows.len(), 3);
         assert_eq!(m.samples(), 30);
         let figures = SaddleEscape::figures(&p, &m).unwrap().into_map();
