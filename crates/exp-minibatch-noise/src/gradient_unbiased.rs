@@ -114,6 +114,10 @@ pub struct Sequence {
     pub dev_sum: Vec<f64>,
     /// Per coordinate: the sum of (g - G)^2 over the sequence.
     pub dev_sq_sum: Vec<f64>,
+    /// The sum over the sequence of the error along G, <g - G, G> / ||G||^2.
+    pub along_sum: f64,
+    /// The sum of its squares.
+    pub along_sq_sum: f64,
 }
 
 fn sequence(
@@ -131,15 +135,22 @@ fn sequence(
     let mut dev_sum = vec![0.0; d];
     let mut dev_sq_sum = vec![0.0; d];
     let mut error_sq_at = Vec::with_capacity(marks.len());
+    let inv_full_sq = 1.0 / table.full_norm_sq();
+    let (mut along_sum, mut along_sq_sum) = (0.0, 0.0);
     let mut next = 0;
     for step in 1..=m {
         table.batch_mean(sampler.next_batch(rng), &mut g);
+        let mut along = 0.0;
         for j in 0..d {
             let dev = g[j] - table.full[j];
             running[j] += dev;
             dev_sum[j] += dev;
             dev_sq_sum[j] += dev * dev;
+            along += dev * table.full[j];
         }
+        along *= inv_full_sq;
+        along_sum += along;
+        along_sq_sum += along * along;
         if next < marks.len() && step == marks[next] {
             let inv = 1.0 / step as f64;
             error_sq_at.push(running.iter().map(|r| (r * inv) * (r * inv)).sum());
@@ -150,6 +161,8 @@ fn sequence(
         error_sq_at,
         dev_sum,
         dev_sq_sum,
+        along_sum,
+        along_sq_sum,
     }
 }
 
@@ -244,6 +257,31 @@ fn coordinate_max_abs_z(seqs: &[Sequence], dim: usize, draws: f64) -> f64 {
     config_z
 }
 
+/// The mean error along G of one configuration, <mean(g) - G, G> / ||G||^2 over all its draws,
+/// with its standard error from the draws' sample variance (the draws are independent).
+fn bias_along_gradient(seqs: &[Sequence], draws: f64) -> Estimate {
+    let sum: f64 = seqs.iter().map(|s| s.along_sum).sum();
+    let sq: f64 = seqs.iter().map(|s| s.along_sq_sum).sum();
+    let mean = sum / draws;
+    let var = ((sq - draws * mean * mean) / (draws - 1.0)).max(0.0);
+    Estimate {
+        value: mean,
+        se: (var / draws).sqrt(),
+        n: draws as usize,
+    }
+}
+
+/// The equally weighted mean of independent configurations' estimates: SE sqrt(sum se_k^2) / K.
+fn pooled(estimates: &[Estimate]) -> Estimate {
+    let k = estimates.len() as f64;
+    let variance: f64 = estimates.iter().map(|e| e.se * e.se).sum();
+    Estimate {
+        value: estimates.iter().map(|e| e.value).sum::<f64>() / k,
+        se: variance.sqrt() / k,
+        n: estimates.iter().map(|e| e.n).sum(),
+    }
+}
+
 /// The mean of ||mean_M - G||^2 over the sequences at each checkpoint, and its exact value
 /// tr(Sigma) f(b) / M.
 fn mean_square_errors(
@@ -271,7 +309,15 @@ fn rms(e: &Estimate) -> (f64, [f64; 2]) {
 }
 
 fn unbiased_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
-    let mut z_table = Table::new(["sampler", "batch_size", "max_abs_z", "draws"]);
+    let mut z_table = Table::new([
+        "sampler",
+        "batch_size",
+        "max_abs_z",
+        "draws",
+        "bias_along_gradient",
+        "bias_along_gradient_se",
+    ]);
+    let mut biases = Vec::new();
     let mut norm_table = Table::new([
         "sampler",
         "batch_size",
@@ -287,7 +333,9 @@ fn unbiased_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
     for (c, (kind, b)) in configs(p).into_iter().enumerate() {
         let config_z = coordinate_max_abs_z(m.of(c), p.dim, draws);
         max_abs_z = max_abs_z.max(config_z);
-        z_table.push(row![kind.name(), b, config_z, draws]);
+        let bias = bias_along_gradient(m.of(c), draws);
+        biases.push(bias);
+        z_table.push(row![kind.name(), b, config_z, draws, bias.value, bias.se]);
         for (k, (mark, e, expected)) in mean_square_errors(m, c, kind, b).into_iter().enumerate() {
             normalized_by_mark[k].push(e.value / expected);
             let (value, [lo, hi]) = rms(&e);
@@ -305,6 +353,7 @@ fn unbiased_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
     let fit = linear_fit(&log_m, &log_norm);
     out.estimate("norm_decay_slope", fit.slope_estimate());
     out.measured("mean_error_max_abs_z", max_abs_z);
+    out.estimate("bias_along_gradient", pooled(&biases));
     let mut epoch_table = Table::new(["batch_size", "epoch_average_rel_error"]);
     for (&b, &err) in p.batch_sizes.iter().zip(&m.epoch_errors) {
         epoch_table.push(row![b, err]);
@@ -409,6 +458,22 @@ mod tests {
     }
 
     #[test]
+    fn one_epoch_of_epoch_shuffle_batches_averages_to_the_full_gradient() {
+        // Every point is used once per epoch, so the mean of the batch means is G up to the
+        // rounding of N additions.
+        let p = Params {
+            samples: 256,
+            batch_sizes: vec![1, 4, 64, 256],
+            ..Params::default()
+        };
+        let ctx = RunContext::new("t", 3);
+        let table = gradient_table(&ctx.streams(), p.samples, p.dim, p.label_noise).unwrap();
+        let errors = epoch_errors(&p, &table, &ctx);
+        assert_eq!(errors.len(), 4);
+        assert!(errors.iter().all(|&e| e < 1e-12), "{errors:?}");
+    }
+
+    #[test]
     fn defaults_validate_and_bad_sizes_do_not() {
         assert!(Params::default().validate().is_ok());
         let p = Params {
@@ -447,6 +512,8 @@ mod tests {
                 .collect(),
             dev_sum: vec![0.0, 0.0],
             dev_sq_sum: vec![50.0, 50.0],
+            along_sum: 0.0,
+            along_sq_sum: 100.0,
         };
         let m = Measured {
             table,
@@ -458,6 +525,12 @@ mod tests {
         };
         let out = GradientUnbiased::metrics(&p, &m).unwrap();
         assert_eq!(out.value("mean_error_max_abs_z"), Some(0.0));
+        // Two configurations of 200 draws of sample variance 200/199: SE sqrt(2 x 200/199/200)/2.
+        let bias = out.values["bias_along_gradient"];
+        assert_eq!(bias.value, 0.0);
+        let se = (2.0 * 200.0 / 199.0 / 200.0f64).sqrt() / 2.0;
+        let [lo, hi] = bias.ci.unwrap();
+        assert!(hi > 1.9 * se && hi < 2.0 * se && lo == -hi, "{hi} {se}");
         let slope = out.value("norm_decay_slope").unwrap();
         assert!((slope + 0.5).abs() < 1e-12, "{slope}");
         assert_eq!(out.tables["mean-error-norm"].rows.len(), 2 * m.marks.len());

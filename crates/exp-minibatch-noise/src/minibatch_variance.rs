@@ -183,6 +183,7 @@ fn variance_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
     let mut max_rel: f64 = 0.0;
     let mut full_batch_variance = None;
     let mut measured_b1_with = None;
+    let mut ratios = Vec::new();
     for pt in points(p, m) {
         let e = pt.estimate;
         let theory = pt.theory;
@@ -204,6 +205,7 @@ fn variance_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
             continue;
         }
         let z = (e.value - theory) / e.se;
+        ratios.push(e.scaled(1.0 / theory));
         max_abs_z = max_abs_z.max(z.abs());
         max_rel = max_rel.max((e.value / theory - 1.0).abs());
         let [lo, hi] = e.ci95();
@@ -223,6 +225,9 @@ fn variance_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
         }
     }
     let table = &m.table;
+    if let Some(mean) = mean_of_estimates(&ratios) {
+        out.estimate("variance_ratio_mean", mean);
+    }
     out.measured("ratio_max_abs_z", max_abs_z);
     out.measured("ratio_max_rel_error", max_rel);
     out.measured("trace_sigma", table.trace_sigma);
@@ -247,6 +252,22 @@ fn variance_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
         );
     }
     out.table("variance", results);
+}
+
+/// The mean of independent estimates, with the standard error sqrt(sum se_k^2) / K (the
+/// configurations draw from independent streams).
+fn mean_of_estimates(estimates: &[Estimate]) -> Option<Estimate> {
+    if estimates.is_empty() {
+        return None;
+    }
+    let k = estimates.len() as f64;
+    let value = estimates.iter().map(|e| e.value).sum::<f64>() / k;
+    let variance: f64 = estimates.iter().map(|e| e.se * e.se).sum();
+    Some(Estimate {
+        value,
+        se: variance.sqrt() / k,
+        n: estimates.iter().map(|e| e.n).sum(),
+    })
 }
 
 impl Experiment for MinibatchVariance {
@@ -314,7 +335,26 @@ fn variance_figure(p: &Params, m: &Measured) -> FigureData {
             .measured(Points::new(format!("{} (simulated)", kind.name()), ki, sim))
             .theory(Line::new(format!("{} (theory)", kind.name()), ki, curve));
     }
-    FigureData::single(panel)
+    let mut ratio_panel = CurvesPanel::new(
+        "Measured over exact (σ²/b, with (N−b)/(N−1) without replacement)",
+        Axis::log("batch size b"),
+        Axis::linear("measured / exact variance"),
+    )
+    .theory(Line::new("exact", 2, [(1.0, 1.0), (max_b as f64, 1.0)]));
+    for (ki, &kind) in SAMPLERS.iter().enumerate() {
+        // The two samplers share each b: nudge them apart for reading.
+        let nudge = if ki == 0 { 0.94 } else { 1.06 };
+        let ratios = pts
+            .iter()
+            .filter(|pt| pt.kind == kind && pt.theory != 0.0)
+            .map(|pt| {
+                let r = pt.estimate.scaled(1.0 / pt.theory);
+                MeasuredPoint::with_ci(pt.b as f64 * nudge, r.value, r.ci95())
+            })
+            .collect();
+        ratio_panel = ratio_panel.measured(Points::new(kind.name(), ki, ratios));
+    }
+    FigureData::stacked(vec![panel.into(), ratio_panel.into()])
 }
 
 #[cfg(test)]
@@ -354,12 +394,33 @@ mod tests {
         let out = MinibatchVariance::metrics(&p, &m).unwrap();
         // With replacement at b = 4: theory 1/4, measured mean 1/4.
         assert!(out.value("ratio_max_rel_error").unwrap() < 1e-12);
+        let mean = out.values["variance_ratio_mean"];
+        assert!((mean.value - 1.0).abs() < 1e-12 && mean.ci.is_some());
         assert_eq!(out.value("full_batch_variance_over_trace"), Some(0.0));
         assert_eq!(out.value("naive_variance_overstatement"), Some(0.0));
         assert_eq!(out.tables["variance"].rows.len(), 4);
         assert_eq!(m.samples(), 400);
         let figures = MinibatchVariance::figures(&p, &m).unwrap().into_map();
-        assert_eq!(figures["variance"].panels.len(), 1);
+        assert_eq!(figures["variance"].panels.len(), 2);
+    }
+
+    #[test]
+    fn a_full_batch_without_replacement_is_the_full_gradient_to_the_last_bit() {
+        // Every batch of b = N drawn without replacement is the data set; summed in index order
+        // its mean is G bit for bit, so its squared deviation is exactly 0.
+        let streams = sgd_sim::rng::Streams::new(7);
+        let table = gradient_table(&streams, 64, 3, 0.5).unwrap();
+        let mut rng = streams.stream("test", 0);
+        let d = stream_deviations(&table, SamplerKind::WithoutReplacement, 64, 50, &mut rng);
+        assert!(d.iter().all(|&x| x == 0.0));
+    }
+
+    #[test]
+    fn the_mean_of_estimates_adds_variances() {
+        let e = |value, se| Estimate { value, se, n: 10 };
+        let m = mean_of_estimates(&[e(1.0, 0.3), e(2.0, 0.4)]).unwrap();
+        assert!((m.value - 1.5).abs() < 1e-15 && (m.se - 0.25).abs() < 1e-15 && m.n == 20);
+        assert!(mean_of_estimates(&[]).is_none());
     }
 
     #[test]
