@@ -31,7 +31,9 @@ use sgd_sim::noisy_quadratic::NoisyQuadratic;
 use sgd_sim::parallel::{cancellable_trajectories, map_indexed};
 use sgd_sim::potential::{Potential, TiltedDoubleWell};
 use sgd_sim::rng::{Stream, standard_normal};
-use sgd_sim::stats::{Estimate, Z95, mean_estimate, proportion_estimate, wilson_interval};
+use sgd_sim::stats::{
+    Estimate, Z95, mean_estimate, paired_ratio, proportion_estimate, wilson_interval,
+};
 
 /// Parameters of `training-phases/three-regime-schedule`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -41,6 +43,10 @@ pub struct Params {
     pub stage_fractions: Vec<f64>,
     /// Step size of each stage as a multiple of eta_0.
     pub stage_step_factors: Vec<f64>,
+    /// The two-stage baseline: fraction of the budget in each of its stages.
+    pub two_stage_fractions: Vec<f64>,
+    /// The two-stage baseline: step size of each stage as a multiple of eta_0.
+    pub two_stage_step_factors: Vec<f64>,
     /// (a) Dimension d of the noisy quadratic model.
     pub quadratic_dim: usize,
     /// (a) Batch size b.
@@ -81,6 +87,8 @@ impl Default for Params {
         Self {
             stage_fractions: vec![0.5, 0.3, 0.2],
             stage_step_factors: vec![1.0, 0.1, 0.01],
+            two_stage_fractions: vec![0.5, 0.5],
+            two_stage_step_factors: vec![1.0, 0.1],
             quadratic_dim: 100,
             quadratic_batch: 1,
             quadratic_examples: 100_000,
@@ -118,6 +126,7 @@ impl ExperimentParams for Params {
                 format!("must sum to 1, got {sum}"),
             ));
         }
+        validate_two_stage(self)?;
         ParamError::at_least("quadratic_dim", self.quadratic_dim as u64, 1)?;
         ParamError::at_least("quadratic_batch", self.quadratic_batch as u64, 1)?;
         ParamError::at_least("quadratic_runs", self.quadratic_runs as u64, 2)?;
@@ -189,10 +198,43 @@ impl ExperimentParams for Params {
     fn estimated_work(&self) -> f64 {
         let quad_steps = (self.quadratic_examples / self.quadratic_batch as u64) as f64;
         2.0 * self.quadratic_runs as f64 * quad_steps * self.quadratic_dim as f64
-            + (self.well_step_grid.len() + 1) as f64
+            + (self.well_step_grid.len() + 2) as f64
                 * self.well_runs as f64
                 * self.well_steps as f64
     }
+}
+
+/// The two-stage baseline cuts both budgets into whole steps (and whole checkpoints on the well).
+fn validate_two_stage(p: &Params) -> Result<(), ParamError> {
+    ParamError::all_positive("two_stage_fractions", &p.two_stage_fractions)?;
+    ParamError::all_positive("two_stage_step_factors", &p.two_stage_step_factors)?;
+    if p.two_stage_step_factors.len() != p.two_stage_fractions.len() {
+        return Err(ParamError::new(
+            "two_stage_step_factors",
+            "needs one factor per stage fraction",
+        ));
+    }
+    let sum: f64 = p.two_stage_fractions.iter().sum();
+    let every = p.well_steps / p.well_checkpoints.max(1);
+    let quad = (p.quadratic_examples / p.quadratic_batch.max(1) as u64) as f64;
+    let whole = |x: f64| (x - x.round()).abs() <= 1e-6;
+    for (i, f) in p.two_stage_fractions.iter().enumerate() {
+        let steps = f * p.well_steps as f64;
+        if !whole(steps) || !whole(f * quad) || !(steps.round() as u64).is_multiple_of(every.max(1))
+        {
+            return Err(ParamError::new(
+                format!("two_stage_fractions[{i}]"),
+                "must cut both budgets into whole steps and whole well checkpoints",
+            ));
+        }
+    }
+    if (sum - 1.0).abs() > 1e-9 {
+        return Err(ParamError::new(
+            "two_stage_fractions",
+            format!("must sum to 1, got {sum}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The log-uniform grid min * 10^(k / per_decade) up to max.
@@ -250,6 +292,10 @@ fn quadratic_run(
 pub struct QuadraticPlan {
     /// (eta, final loss of the constant step, final loss of the staged schedule from eta_0 = eta).
     pub grid: Vec<(f64, f64, f64)>,
+    /// Final loss of the two-stage baseline from eta_0 = eta, on the same grid.
+    pub two_stage: Vec<f64>,
+    /// (final loss, eta_0) of the best two-stage baseline.
+    pub best_two_stage: (f64, f64),
     /// (final loss, eta) of the best constant step.
     pub best_constant: (f64, f64),
     /// (final loss, eta_0) of the best staged schedule.
@@ -264,7 +310,7 @@ pub struct QuadraticPlan {
 const QUADRATIC_POINTS: u64 = 50;
 
 /// Names of the two part (a) winners, in the order of [`QuadraticPlan::winners`].
-const QUADRATIC_NAMES: [&str; 2] = ["staged (best eta_0)", "constant (best eta)"];
+const QUADRATIC_NAMES: [&str; 2] = ["three stages (best η₀)", "constant (best η)"];
 
 /// Part (a)'s closed forms over the grid, and the winners.
 fn quadratic_plan(p: &Params) -> Result<QuadraticPlan, ExperimentError> {
@@ -277,6 +323,8 @@ fn quadratic_plan(p: &Params) -> Result<QuadraticPlan, ExperimentError> {
         p.quadratic_grid_per_decade,
     );
     let mut rows = Vec::new();
+    let mut two_stage = Vec::new();
+    let mut best_two_stage = (f64::INFINITY, 0.0);
     let mut best_constant = (f64::INFINITY, 0.0);
     let mut best_staged = (f64::INFINITY, 0.0);
     for &eta in &grid {
@@ -284,6 +332,17 @@ fn quadratic_plan(p: &Params) -> Result<QuadraticPlan, ExperimentError> {
         let stages = stages_from_fractions(eta, total, &p.stage_fractions, &p.stage_step_factors)?;
         let staged = staged_loss(&model, &stages, batch, total);
         rows.push((eta, constant, staged));
+        let two = stages_from_fractions(
+            eta,
+            total,
+            &p.two_stage_fractions,
+            &p.two_stage_step_factors,
+        )?;
+        let two = staged_loss(&model, &two, batch, total);
+        two_stage.push(two);
+        if two < best_two_stage.0 {
+            best_two_stage = (two, eta);
+        }
         if constant < best_constant.0 {
             best_constant = (constant, eta);
         }
@@ -303,6 +362,8 @@ fn quadratic_plan(p: &Params) -> Result<QuadraticPlan, ExperimentError> {
     }];
     Ok(QuadraticPlan {
         grid: rows,
+        two_stage,
+        best_two_stage,
         best_constant,
         best_staged,
         winners: [staged, constant],
@@ -328,29 +389,40 @@ pub struct WellSchedule {
     pub eta: f64,
     /// Whether it is the staged schedule.
     pub staged: bool,
+    /// Whether it is the two-stage baseline.
+    pub two_stage: bool,
+    /// Its runs use the streams of this schedule index (the two-stage baseline shares the staged
+    /// schedule's, so that the two are paired run by run).
+    pub stream_block: usize,
     /// Its stages.
     pub stages: Vec<Stage>,
 }
 
-/// Part (b)'s schedules: every constant step of the grid, then the staged one.
+/// Part (b)'s schedules: every constant step of the grid, the staged one, the two-stage baseline.
 fn well_schedules(p: &Params) -> Result<Vec<WellSchedule>, ExperimentError> {
     let mut schedules: Vec<WellSchedule> = p
         .well_step_grid
         .iter()
-        .map(|&eta| WellSchedule {
-            label: format!("constant eta = {eta}"),
+        .enumerate()
+        .map(|(k, &eta)| WellSchedule {
+            label: format!("constant η = {eta}"),
             eta,
             staged: false,
+            two_stage: false,
+            stream_block: k,
             stages: vec![Stage {
                 eta,
                 steps: p.well_steps,
             }],
         })
         .collect();
+    let staged_block = schedules.len();
     schedules.push(WellSchedule {
-        label: format!("staged, eta_0 = {}", p.well_initial_step),
+        label: format!("three stages, η₀ = {}", p.well_initial_step),
         eta: p.well_initial_step,
         staged: true,
+        two_stage: false,
+        stream_block: staged_block,
         stages: stages_from_fractions(
             p.well_initial_step,
             p.well_steps,
@@ -358,7 +430,27 @@ fn well_schedules(p: &Params) -> Result<Vec<WellSchedule>, ExperimentError> {
             &p.stage_step_factors,
         )?,
     });
+    schedules.push(WellSchedule {
+        label: format!("two stages, η₀ = {}", p.well_initial_step),
+        eta: p.well_initial_step,
+        staged: false,
+        two_stage: true,
+        stream_block: staged_block,
+        stages: stages_from_fractions(
+            p.well_initial_step,
+            p.well_steps,
+            &p.two_stage_fractions,
+            &p.two_stage_step_factors,
+        )?,
+    });
     Ok(schedules)
+}
+
+impl WellSchedule {
+    /// Whether it is a constant step.
+    fn is_constant(&self) -> bool {
+        !self.staged && !self.two_stage
+    }
 }
 
 /// The kind `training-phases/three-regime-schedule`.
@@ -532,8 +624,9 @@ fn simulate_well(
         map_indexed(schedules.len() * groups, |g| {
             ctx.check_cancelled()?;
             let k = g / groups;
-            let first = k * runs + (g % groups) * LANES;
-            let lanes = (runs - first % runs).min(LANES);
+            let offset = (g % groups) * LANES;
+            let first = schedules[k].stream_block * runs + offset;
+            let lanes = (runs - offset).min(LANES);
             let stages = &schedules[k].stages;
             Ok(if lanes == LANES {
                 lanes_of(first, stages)
@@ -562,6 +655,12 @@ fn quadratic_metrics(p: &Params, plan: &QuadraticPlan, m: &Measured, out: &mut M
     out.computed("quadratic_loss_best_staged", plan.best_staged.0);
     out.computed("quadratic_best_constant_step", plan.best_constant.1);
     out.computed("quadratic_best_initial_step", plan.best_staged.1);
+    out.computed("quadratic_loss_best_two_stage", plan.best_two_stage.0);
+    out.computed("quadratic_best_two_stage_step", plan.best_two_stage.1);
+    out.computed(
+        "quadratic_loss_three_over_two",
+        plan.best_staged.0 / plan.best_two_stage.0,
+    );
     // The loss at the end of each stage of the best staged schedule: it drops at every change.
     let mut ends = Vec::new();
     let mut t = 0;
@@ -571,9 +670,14 @@ fn quadratic_metrics(p: &Params, plan: &QuadraticPlan, m: &Measured, out: &mut M
     }
     let drop_max = ends.windows(2).map(|w| w[1] / w[0]).fold(0.0, f64::max);
     out.computed("quadratic_stage_loss_ratio_max", drop_max);
-    let mut table = Table::new(["step_size", "final_loss_constant", "final_loss_staged"]);
-    for &(eta, constant, staged) in &plan.grid {
-        table.push(row![eta, constant, staged]);
+    let mut table = Table::new([
+        "step_size",
+        "final_loss_constant",
+        "final_loss_staged",
+        "final_loss_two_stage",
+    ]);
+    for (&(eta, constant, staged), &two) in plan.grid.iter().zip(&plan.two_stage) {
+        table.push(row![eta, constant, staged, two]);
     }
     out.table("quadratic-final-loss", table);
 
@@ -713,7 +817,7 @@ impl<'a> WellOutcome<'a> {
         let best_constant = summaries
             .iter()
             .enumerate()
-            .filter(|(_, s)| !s.schedule.staged && s.excess.value <= tolerance)
+            .filter(|(_, s)| s.schedule.is_constant() && s.excess.value <= tolerance)
             .max_by(|(_, a), (_, b)| {
                 a.global
                     .cmp(&b.global)
@@ -742,6 +846,28 @@ impl<'a> WellOutcome<'a> {
 
     fn best_constant(&self) -> &WellSummary {
         &self.summaries[self.best_constant]
+    }
+
+    /// The two-stage baseline.
+    fn two_stage(&self) -> Option<&WellSummary> {
+        self.summaries.iter().find(|s| s.schedule.two_stage)
+    }
+
+    /// The constant step eta_0 (the staged schedule's first step).
+    fn constant_eta0(&self) -> Option<&WellSummary> {
+        let eta0 = self.staged().schedule.eta;
+        self.summaries
+            .iter()
+            .find(|s| s.schedule.is_constant() && s.schedule.eta == eta0)
+    }
+
+    /// The final loss above the global minimum, L(w) - L(w_g), of each run of a schedule.
+    fn final_losses(&self, s: &WellSummary) -> Vec<f64> {
+        let floor = self.pot.value(self.marks.global_min);
+        self.runs[s.first..s.first + s.runs as usize]
+            .iter()
+            .map(|r| self.pot.value(r.final_w) - floor)
+            .collect()
     }
 
     fn gibbs(&self, p: &Params, eta: f64) -> f64 {
@@ -782,6 +908,44 @@ fn well_metrics(p: &Params, w: &WellOutcome, out: &mut Metrics) {
         p.well_initial_step * p.noise_variance / 2.0,
     );
     out.measured("well_stage_drop_min_z", stage_drops(p, w).0);
+    baseline_metrics(w, out);
+}
+
+/// The three-stage schedule against its baselines on the well: the two-stage schedule (paired run
+/// by run: both read the same streams and share their first stage) and the constant step eta_0
+/// (independent runs), by the mean final loss above the global minimum, which counts both the
+/// basin a run ends in and how far it has converged there.
+fn baseline_metrics(w: &WellOutcome, out: &mut Metrics) {
+    let three = w.final_losses(w.staged());
+    out.estimate("well_final_loss_staged", mean_estimate(&three));
+    if let Some(two) = w.two_stage() {
+        let losses = w.final_losses(two);
+        out.estimate("well_final_loss_two_stage", mean_estimate(&losses));
+        let p_two = proportion_estimate(two.global, two.runs);
+        out.estimate_with_interval("p_global_two_stage", p_two.value, two.wilson());
+        out.estimate("two_stage_final_excess", two.excess);
+        out.estimate(
+            "well_final_loss_three_over_two",
+            paired_ratio(&three, &losses),
+        );
+    }
+    if let Some(c) = w.constant_eta0() {
+        let losses = w.final_losses(c);
+        let (a, b) = (mean_estimate(&three), mean_estimate(&losses));
+        out.estimate("well_final_loss_constant_eta0", b);
+        let p_c = proportion_estimate(c.global, c.runs);
+        out.estimate_with_interval("p_global_constant_eta0", p_c.value, c.wilson());
+        out.estimate("constant_eta0_final_excess", c.excess);
+        // Independent arms: the delta method, SE(R)^2 = R^2 (se_a^2 / a^2 + se_b^2 / b^2).
+        let r = a.value / b.value;
+        let (ra, rb) = (a.se / a.value, b.se / b.value);
+        let ratio = Estimate {
+            value: r,
+            se: r.abs() * (ra * ra + rb * rb).sqrt(),
+            n: a.n.min(b.n),
+        };
+        out.estimate("well_final_loss_three_over_constant_eta0", ratio);
+    }
 }
 
 /// Paired drops of the loss across each stage change of the staged schedule: the smallest z and
@@ -869,7 +1033,7 @@ fn shown<'s>(w: &'s WellOutcome, eta0: f64) -> Vec<&'s WellSummary> {
     let best = w.best_constant().schedule.eta;
     w.summaries
         .iter()
-        .filter(|s| s.schedule.staged || s.schedule.eta == best || s.schedule.eta == eta0)
+        .filter(|s| !s.schedule.is_constant() || s.schedule.eta == best || s.schedule.eta == eta0)
         .collect()
 }
 
@@ -952,7 +1116,7 @@ fn quadratic_finals_panel(plan: &QuadraticPlan) -> CurvesPanel {
         Axis::log("final expected loss"),
     )
     .theory(Line::new(
-        "staged, closed form",
+        "three stages, closed form",
         0,
         plan.grid.iter().map(|&(eta, _, staged)| (eta, staged)),
     ))
@@ -960,6 +1124,14 @@ fn quadratic_finals_panel(plan: &QuadraticPlan) -> CurvesPanel {
         "constant, closed form",
         1,
         plan.grid.iter().map(|&(eta, constant, _)| (eta, constant)),
+    ))
+    .theory(Line::new(
+        "two stages, closed form",
+        2,
+        plan.grid
+            .iter()
+            .zip(&plan.two_stage)
+            .map(|(&(eta, _, _), &two)| (eta, two)),
     ))
 }
 
@@ -972,7 +1144,17 @@ fn well_curves_panel(p: &Params, w: &WellOutcome) -> CurvesPanel {
         Axis::linear("mean L(w) − L(global min)").with_range(0.0, 0.45),
     );
     let step_every = p.well_steps / p.well_checkpoints;
-    for (group, s) in shown(w, p.well_initial_step).into_iter().enumerate() {
+    for s in shown(w, p.well_initial_step) {
+        // One colour per schedule, the same as in the final-outcomes figure.
+        let group = if s.schedule.staged {
+            0
+        } else if s.schedule.two_stage {
+            2
+        } else if s.schedule.eta == p.well_initial_step {
+            1
+        } else {
+            4
+        };
         let points = s
             .mean_loss
             .iter()
@@ -1016,7 +1198,7 @@ fn well_finals_panel(p: &Params, w: &WellOutcome) -> Result<CurvesPanel, Experim
     let constants = w
         .summaries
         .iter()
-        .filter(|s| !s.schedule.staged)
+        .filter(|s| s.schedule.is_constant())
         .map(point)
         .collect();
     Ok(CurvesPanel::new(
@@ -1030,8 +1212,25 @@ fn well_finals_panel(p: &Params, w: &WellOutcome) -> Result<CurvesPanel, Experim
         1,
         two_state_line,
     ))
-    .theory(Line::new("Gibbs equilibrium at T = η s²/2", 2, gibbs_line))
-    .measured(Points::new("staged, simulated", 0, vec![point(w.staged())])))
+    .theory(Line::new("Gibbs equilibrium at T = η s²/2", 3, gibbs_line))
+    .measured(Points::new(
+        "three stages, simulated",
+        0,
+        vec![point(w.staged())],
+    ))
+    .measured(Points::new(
+        "two stages, simulated",
+        2,
+        // Shifted right a little: it shares its η₀ with the three-stage point.
+        w.two_stage()
+            .map(|s| {
+                let mut q = point(s);
+                q.x *= 1.12;
+                q
+            })
+            .into_iter()
+            .collect(),
+    )))
 }
 
 #[cfg(test)]
@@ -1135,6 +1334,8 @@ mod tests {
             run(marks.local_min, 0.0),
             run(marks.global_min, 0.05),
             run(marks.global_min, 0.06),
+            run(marks.global_min + 0.1, 0.05),
+            run(marks.global_min + 0.1, 0.06),
         ];
         Measured {
             quadratic_runs: 2,
@@ -1158,7 +1359,15 @@ mod tests {
         assert_eq!(out.value("staged_final_excess"), Some(0.0));
         assert!(out.value("well_stage_drop_min_z").unwrap() > 0.0);
         assert!(out.value("loss_ratio_quadratic").unwrap() > 0.0);
-        assert_eq!(out.tables["well-schedules"].rows.len(), 3);
+        assert_eq!(out.tables["well-schedules"].rows.len(), 4);
+        // The two-stage runs end off the minimum, the three-stage ones on it: ratio 0.
+        assert_eq!(out.value("well_final_loss_three_over_two"), Some(0.0));
+        assert_eq!(out.value("p_global_two_stage"), Some(1.0));
+        assert!(
+            out.value("well_final_loss_three_over_constant_eta0")
+                .unwrap()
+                < 1.0
+        );
         assert_eq!(out.tables["well-stage-drops"].rows.len(), 2);
         assert_eq!(out.tables["quadratic-curves"].rows.len(), 102);
         let figures = ThreeRegime::figures(&p, &m).unwrap().into_map();
