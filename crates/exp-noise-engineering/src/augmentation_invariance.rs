@@ -679,6 +679,8 @@ fn invariance_figure(p: &Params, m: &Measured) -> FigureData {
 }
 
 #[cfg(test)]
+// The platform float functions are the independent reference these tests compare libm with.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use sgd_sim::rng::Streams;

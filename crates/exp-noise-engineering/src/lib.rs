@@ -18,6 +18,6 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
     registry.add::<annealed_gradient_noise::AnnealedGradientNoise>();
-    registry.add_legacy("noise-engineering/label-smoothing", label_smoothing::run);
+    registry.add::<label_smoothing::LabelSmoothing>();
     registry.add::<augmentation_invariance::AugmentationInvariance>();
 }
