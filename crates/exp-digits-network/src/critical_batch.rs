@@ -8,7 +8,7 @@ use crate::common::{
     validate_seeds,
 };
 use crate::data::TRAIN;
-use crate::train::{Probes, Recipe, Run};
+use crate::train::{NoiseScale, Probes, Recipe, Run};
 use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
     Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
@@ -81,7 +81,7 @@ impl Params {
                     } else {
                         Vec::new()
                     },
-                    noise_scale_at_end: noise,
+                    noise_scale_at_end: k == 1,
                     ..Probes::default()
                 };
                 jobs.push((
@@ -229,14 +229,20 @@ impl Experiment for CriticalBatch {
             let (knee, s_min) = fit_knee(&bs, &st);
             knees.push(knee);
             smin.push(s_min);
-            let ns = m.runs[3 * noise_i + 1][s]
-                .noise_scale
-                .last()
-                .copied()
-                .ok_or_else(|| bad("no noise scale"))?;
-            bsimple.push(ns.b_simple());
+            // B_simple and the diversity bound at the target, averaged over the middle-rate runs
+            // of every batch size of this seed.
+            let ends: Vec<NoiseScale> = (0..m.batches.len())
+                .filter_map(|i| m.runs[3 * i + 1][s].noise_scale.last().copied())
+                .collect();
+            if ends.is_empty() {
+                return Err(bad("no noise scale"));
+            }
+            let k = ends.len() as f64;
+            bsimple.push(ends.iter().map(NoiseScale::b_simple).sum::<f64>() / k);
             let n = TRAIN as f64;
-            diversity.push((ns.trace_sigma * (n - 1.0) / n + ns.grad_norm2) / ns.grad_norm2);
+            let bound =
+                |ns: &NoiseScale| (ns.trace_sigma * (n - 1.0) / n + ns.grad_norm2) / ns.grad_norm2;
+            diversity.push(ends.iter().map(bound).sum::<f64>() / k);
         }
         out.estimate("knee_batch", mean_estimate(&knees));
         out.estimate("steps_min_fit", mean_estimate(&smin));
@@ -354,7 +360,6 @@ fn noise_table(m: &Measured, noise_i: usize) -> Table {
 mod tests {
     use super::*;
     use crate::common::fixtures::run;
-    use crate::train::NoiseScale;
 
     #[test]
     fn the_knee_fit_recovers_an_exact_curve() {
@@ -374,14 +379,14 @@ mod tests {
         };
         assert!(p.validate().is_ok());
         let mut runs = Vec::new();
-        for (i, &b) in p.batches.iter().enumerate() {
+        for &b in &p.batches {
             for k in 0..3 {
                 let steps = 20.0 * (1.0 + 64.0 / b as f64) * (1.0 + k as f64 * 0.1);
                 let mut r = vec![
                     run(0.96, 0.1, 0.3, steps, 0.05),
                     run(0.96, 0.1, 0.3, steps * 1.01, 0.05),
                 ];
-                if i == 0 && k == 1 {
+                if k == 1 {
                     for x in &mut r {
                         x.noise_scale = vec![NoiseScale {
                             epoch: 3,

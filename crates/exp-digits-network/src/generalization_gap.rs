@@ -52,7 +52,7 @@ impl Default for Params {
             check_examples: 256,
             small_batch: 32,
             large_batch: 512,
-            seeds: 6,
+            seeds: 12,
             split_seed: SPLIT_SEED,
         }
     }
