@@ -6,11 +6,17 @@
 //! S = S_min (1 + B*/b) is fitted. Diversity moves the knee B*; it does not make progress per
 //! example faster.
 
-use crate::critical_batch::{nearest_index, validate_batches, validate_search};
+use crate::critical_batch::{
+    nearest_index, sim_table, validate_batches, validate_search, validate_sim_batches,
+};
 use crate::diversity::{Dataset, spectrum_dataset};
 use crate::hyperbola::{HyperbolaFit, fit_hyperbola};
 use crate::ls_moments::SecondMomentOperator;
 use crate::mccandlish::NoiseScales;
+use crate::sgd_runs::{
+    LeastSquaresRun, PROPAGATION_REPLICATES, SimBatch, knee_of, loss_curve, max_abs_z, propagated,
+    smoothing, step_budget,
+};
 use crate::tuning::{LogSearch, TunedRate};
 use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
@@ -21,6 +27,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::powf;
 use sgd_sim::parallel::map_indexed;
+use sgd_sim::stats::NormalDraws;
 
 /// Parameters of `gradient-diversity/batch-knee`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -50,6 +57,11 @@ pub struct Params {
     pub eta_tolerance: f64,
     /// Runs needing more steps than this count as not reaching the target.
     pub max_steps: u64,
+    /// Batch sizes (each one of `batch_sizes`, each double the one before) at which minibatch
+    /// SGD is simulated with the tuned step size.
+    pub sim_batch_sizes: Vec<usize>,
+    /// Simulated runs per data set and batch size.
+    pub sim_runs: usize,
 }
 
 impl Default for Params {
@@ -67,6 +79,8 @@ impl Default for Params {
             eta_grid_decades: 4.0,
             eta_tolerance: 1e-4,
             max_steps: 10_000_000,
+            sim_batch_sizes: (0..=8).map(|k| 1usize << k).collect(),
+            sim_runs: 400,
         }
     }
 }
@@ -106,7 +120,8 @@ impl ExperimentParams for Params {
             self.eta_tolerance,
         )?;
         ParamError::at_least("max_steps", self.max_steps, 1)?;
-        Ok(())
+        validate_sim_batches(&self.sim_batch_sizes, &self.batch_sizes)?;
+        ParamError::at_least("sim_runs", self.sim_runs as u64, 2)
     }
 
     fn estimated_work(&self) -> f64 {
@@ -116,6 +131,7 @@ impl ExperimentParams for Params {
         let per_eval = 10.0 * m * m * m + 2.0 * m * 2e4;
         2.0 * (self.eta_grid_points as f64 + 30.0) * per_eval * self.batch_sizes.len() as f64
             + (self.samples as f64) * m * m
+            + self.simulation_work()
     }
 }
 
@@ -156,23 +172,98 @@ pub struct DataSetSweep {
     pub target: f64,
     /// Every batch size, in order.
     pub tuned: Vec<TunedBatch>,
+    /// The simulated batch sizes, in order.
+    pub sims: Vec<SimBatch>,
 }
 
 /// The kind `gradient-diversity/batch-knee`.
 #[derive(Debug)]
 pub struct BatchKnee;
 
+impl Params {
+    /// The simulation's cost: about S (b + d) elementary steps per run and b (b examples of d
+    /// features, and the excess loss), S <= 30 (1 + 70 / b) on the default problems.
+    fn simulation_work(&self) -> f64 {
+        let d = self.dim as f64;
+        let per_run: f64 = self
+            .sim_batch_sizes
+            .iter()
+            .map(|&b| {
+                let b = b as f64;
+                1.3 * 30.0 * (1.0 + 70.0 / b) * (3.0 * b * d + d * d)
+            })
+            .sum();
+        2.0 * per_run * self.sim_runs as f64
+    }
+}
+
 /// What the measure step produced: the two data sets, low diversity first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Measured {
     /// The uniform (exact labels) and the diverse (noisy labels) data sets.
     pub sets: Vec<DataSetSweep>,
+    /// Simulated runs per data set and batch size (after `--scale`).
+    pub runs: usize,
+    /// Normal deviates for the propagated intervals: one per simulated batch size of the uniform
+    /// set, then of the diverse set, per row.
+    pub interval_draws: NormalDraws,
 }
 
 impl MeasuredData for Measured {
     fn samples(&self) -> u64 {
-        0
+        // Examples drawn: runs x recorded steps x b.
+        self.sets
+            .iter()
+            .flat_map(|s| &s.sims)
+            .map(|s| (self.runs * step_budget(s.exact)) as u64 * s.batch as u64)
+            .sum()
     }
+}
+
+/// Simulates minibatch SGD on one data set at each simulated batch size with its tuned step size.
+fn simulate(
+    p: &Params,
+    name: &str,
+    data: &Dataset,
+    problem: &Problem,
+    tuned: &[TunedBatch],
+    runs: usize,
+    ctx: &RunContext,
+) -> Result<Vec<SimBatch>, ExperimentError> {
+    let w_hat = data.minimizer()?;
+    let hessian = data.hessian();
+    let sim = LeastSquaresRun {
+        data,
+        w_hat: &w_hat,
+        hessian: &hessian,
+        init_scale: p.init_scale,
+    };
+    let mut sims = Vec::new();
+    for &b in &p.sim_batch_sizes {
+        let t = tuned
+            .iter()
+            .find(|t| t.batch == b as f64)
+            .ok_or_else(|| ExperimentError::InvalidParams(format!("b = {b} was not swept")))?;
+        let budget = step_budget(t.rate.value);
+        let purpose = format!("batch-knee/sgd/{name}/b={b}");
+        let curve = loss_curve(ctx, &purpose, runs, |rng| {
+            sim.run(t.rate.eta, b, budget, rng)
+        })?;
+        let steps = curve
+            .crossing(problem.target, smoothing(t.rate.value))
+            .ok_or_else(|| {
+                ExperimentError::Numerical(format!(
+                    "the simulated runs on {name} at b = {b} did not reach the target"
+                ))
+            })?;
+        sims.push(SimBatch {
+            batch: b as f64,
+            eta: t.rate.eta,
+            exact: t.rate.value,
+            steps,
+        });
+    }
+    Ok(sims)
 }
 
 fn prepare(
@@ -334,6 +425,42 @@ fn per_set_metrics(s: &Sweep, out: &mut Metrics) {
     out.computed(&format!("min_examples_{name}"), s.min_examples());
 }
 
+/// The index of the simulated batch size with the fewest exact examples (chosen from the closed
+/// form, so that the measured ratio carries no selection bias).
+fn fewest_examples(sims: &[SimBatch]) -> usize {
+    (0..sims.len())
+        .min_by(|&i, &j| {
+            (sims[i].exact * sims[i].batch).total_cmp(&(sims[j].exact * sims[j].batch))
+        })
+        .unwrap_or(0)
+}
+
+/// The measured examples ratio, knees and their ratio from the simulated runs.
+fn sim_metrics(m: &Measured, out: &mut Metrics) -> Result<(), ExperimentError> {
+    let (us, ds) = (&m.sets[0].sims, &m.sets[1].sims);
+    let n = us.len();
+    let all: Vec<SimBatch> = us.iter().chain(ds).copied().collect();
+    let draws = &m.interval_draws;
+    let (iu, id) = (fewest_examples(us), fewest_examples(ds));
+    let examples = |v: &[f64]| (v[n + id] * ds[id].batch) / (v[iu] * us[iu].batch);
+    let (r, ci) = propagated("min_examples_ratio_measured", &all, draws, examples)?;
+    out.estimate_with_interval("min_examples_ratio_measured", r, ci);
+    let (bu, ci) = propagated("b_star_uniform_measured", &all, draws, |v| {
+        knee_of(us, &v[..n])
+    })?;
+    out.estimate_with_interval("b_star_uniform_measured", bu, ci);
+    let (bd, ci) = propagated("b_star_diverse_measured", &all, draws, |v| {
+        knee_of(ds, &v[n..])
+    })?;
+    out.estimate_with_interval("b_star_diverse_measured", bd, ci);
+    let ratio = |v: &[f64]| knee_of(ds, &v[n..]) / knee_of(us, &v[..n]);
+    let (k, ci) = propagated("knee_ratio_measured", &all, draws, ratio)?;
+    out.estimate_with_interval("knee_ratio_measured", k, ci);
+    out.measured("steps_sim_max_abs_z", max_abs_z(&all));
+    out.computed("sim_runs", m.runs as f64);
+    Ok(())
+}
+
 /// Every batch size of both sweeps beside its fit.
 fn sweep_table(sweeps: &[Sweep]) -> Table {
     let mut table = Table::new([
@@ -415,20 +542,32 @@ impl Experiment for BatchKnee {
             ("uniform", p.label_noise_uniform),
             ("diverse", p.label_noise_diverse),
         ];
-        let sets = problems
-            .iter()
-            .zip(names)
-            .map(|(problem, (name, label_noise))| DataSetSweep {
+        let runs = ctx.scaled(p.sim_runs).max(2);
+        let mut sets = Vec::new();
+        for ((problem, (name, label_noise)), data) in
+            problems.iter().zip(names).zip([&uniform, &diverse])
+        {
+            let tuned: Vec<TunedBatch> = tuned.by_ref().take(nb).collect();
+            let sims = simulate(p, name, data, problem, &tuned, runs, ctx)?;
+            sets.push(DataSetSweep {
                 name,
                 label_noise,
                 h_max: problem.operator.max_curvature(),
                 h_min: problem.operator.min_curvature(),
                 initial_excess: problem.operator.excess_loss(&problem.start),
                 target: problem.target,
-                tuned: tuned.by_ref().take(nb).collect(),
-            })
-            .collect();
-        Ok(Measured { sets })
+                tuned,
+                sims,
+            });
+        }
+        let mut rng = ctx.streams().stream("batch-knee/intervals", 0);
+        let width = 2 * p.sim_batch_sizes.len();
+        let interval_draws = NormalDraws::draw(&mut rng, PROPAGATION_REPLICATES, width);
+        Ok(Measured {
+            sets,
+            runs,
+            interval_draws,
+        })
     }
 
     fn metrics(_p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
@@ -443,7 +582,19 @@ impl Experiment for BatchKnee {
             "min_examples_ratio",
             div.min_examples() / uni.min_examples(),
         );
+        sim_metrics(m, &mut out)?;
         out.table("batch-sweep", sweep_table(&[uni, div]));
+        let mut sims = Table::new(Vec::<String>::new());
+        for set in &m.sets {
+            let mut t = sim_table(&set.sims, m.runs);
+            t.columns.insert(0, "data_set".into());
+            for row in &mut t.rows {
+                row.insert(0, set.name.into());
+            }
+            sims.columns = t.columns;
+            sims.rows.extend(t.rows);
+        }
+        out.table("simulated-sgd", sims);
         out.table("data-sets", setup_table(m));
         Ok(out)
     }
@@ -563,6 +714,24 @@ mod tests {
             trace_sigma: kappa - 1.0,
             trace_h_sigma: kappa - 1.0,
         };
+        let sims = |knee: f64| -> Vec<SimBatch> {
+            (0..6)
+                .map(|k| {
+                    let batch = f64::from(1 << k);
+                    let exact = 27.0 * (1.0 + knee / batch);
+                    SimBatch {
+                        batch,
+                        eta: 0.1,
+                        exact,
+                        steps: sgd_sim::stats::Estimate {
+                            value: exact,
+                            se: 0.01 * exact,
+                            n: 400,
+                        },
+                    }
+                })
+                .collect()
+        };
         let set = |name: &'static str, knee: f64| DataSetSweep {
             name,
             label_noise: 0.0,
@@ -586,9 +755,13 @@ mod tests {
                     }
                 })
                 .collect(),
+            sims: sims(knee),
         };
+        let mut rng = sgd_sim::rng::Streams::new(1).stream("test", 0);
         Measured {
             sets: vec![set("uniform", 6.0), set("diverse", 60.0)],
+            runs: 400,
+            interval_draws: NormalDraws::draw(&mut rng, 400, 12),
         }
     }
 
@@ -603,6 +776,13 @@ mod tests {
         let examples = out.value("min_examples_ratio").unwrap();
         assert!((examples - 61.0 / 7.0).abs() < 1e-12, "{examples}");
         assert_eq!(out.tables["batch-sweep"].rows.len(), 20);
+        // The simulated steps sit on the exact hyperbolas: the same ratios, measured.
+        let measured = out.value("min_examples_ratio_measured").unwrap();
+        assert!((measured - 61.0 / 7.0).abs() < 1e-12, "{measured}");
+        let knees = out.value("knee_ratio_measured").unwrap();
+        assert!((knees / 10.0 - 1.0).abs() < 1e-9, "{knees}");
+        assert_eq!(out.value("steps_sim_max_abs_z"), Some(0.0));
+        assert_eq!(out.tables["simulated-sgd"].rows.len(), 12);
         assert_eq!(out.values["knee_ratio"].basis, claim_spec::Basis::Computed);
         let figures = BatchKnee::figures(&Params::default(), &m)
             .unwrap()

@@ -9,6 +9,10 @@
 
 use crate::hyperbola::{HyperbolaFit, fit_hyperbola, hyperbola_product};
 use crate::mccandlish::{NoiseScales, nqm_noise_scales, one_step_optimum_by_recursion};
+use crate::sgd_runs::{
+    PROPAGATION_REPLICATES, SimBatch, knee_of, loss_curve, max_abs_z, nqm_run, propagated,
+    smoothing, step_budget,
+};
 use crate::tuning::{LogSearch, TunedRate};
 use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
@@ -20,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sgd_sim::math::{ln, powf};
 use sgd_sim::noisy_quadratic::NoisyQuadratic;
 use sgd_sim::parallel::map_indexed;
-use sgd_sim::stats::linear_fit;
+use sgd_sim::stats::{NormalDraws, linear_fit};
 
 /// Parameters of `gradient-diversity/critical-batch`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -43,6 +47,11 @@ pub struct Params {
     /// The eta_opt slope is fitted over b <= small_batch_fraction * B* (at least the three
     /// smallest b).
     pub small_batch_fraction: f64,
+    /// Batch sizes (each one of `batch_sizes`) at which minibatch SGD is simulated with the tuned
+    /// step size.
+    pub sim_batch_sizes: Vec<usize>,
+    /// Simulated runs per batch size.
+    pub sim_runs: usize,
 }
 
 impl Default for Params {
@@ -56,6 +65,8 @@ impl Default for Params {
             eta_tolerance: 1e-5,
             identity_batch_sizes: vec![1, 16, 256, 4096],
             small_batch_fraction: 1.0 / 32.0,
+            sim_batch_sizes: (4..=12).map(|k| 1usize << k).collect(),
+            sim_runs: 12,
         }
     }
 }
@@ -122,15 +133,46 @@ impl ExperimentParams for Params {
         if self.small_batch_fraction > 1.0 {
             return Err(ParamError::new("small_batch_fraction", "at most 1"));
         }
-        Ok(())
+        validate_sim_batches(&self.sim_batch_sizes, &self.batch_sizes)?;
+        ParamError::at_least("sim_runs", self.sim_runs as u64, 2)
     }
 
     fn estimated_work(&self) -> f64 {
         // Per evaluation of steps-to-target: about 60 closed-form losses (doubling + bisection),
         // each d powers (~20 elementary steps); ~grid + 30 golden evaluations per b.
         let per_eval = 60.0 * self.dim as f64 * 20.0;
-        (self.eta_grid_points as f64 + 30.0) * per_eval * self.batch_sizes.len() as f64
+        let tuning =
+            (self.eta_grid_points as f64 + 30.0) * per_eval * self.batch_sizes.len() as f64;
+        // Simulation: about S_min (1 + B*/b) steps of d coordinates per run, B* ~ 200, S_min ~ 400
+        // on the default model, 10 elementary steps per coordinate (a normal draw and an update).
+        let sim_steps: f64 = self
+            .sim_batch_sizes
+            .iter()
+            .map(|&b| 1.3 * 400.0 * (1.0 + 200.0 / b as f64))
+            .sum();
+        tuning + sim_steps * self.dim as f64 * 10.0 * self.sim_runs as f64
     }
+}
+
+/// Checks that the simulated batch sizes are at least three of the swept ones, each double the
+/// one before (so that neighbouring ratios are doubling ratios).
+pub(crate) fn validate_sim_batches(sim: &[usize], swept: &[usize]) -> Result<(), ParamError> {
+    validate_batches("sim_batch_sizes", sim, 3)?;
+    for (i, b) in sim.iter().enumerate() {
+        if !swept.contains(b) {
+            return Err(ParamError::new(
+                format!("sim_batch_sizes[{i}]"),
+                "must be one of batch_sizes (its step size is tuned there)",
+            ));
+        }
+        if i > 0 && *b != 2 * sim[i - 1] {
+            return Err(ParamError::new(
+                format!("sim_batch_sizes[{i}]"),
+                "each simulated batch size must double the one before",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Steps to reach `target`, interpolated linearly between the last step above it (t - 1) and the
@@ -179,12 +221,63 @@ pub struct CriticalBatch;
 pub struct Measured {
     /// Every batch size of the sweep, in order.
     pub tuned: Vec<TunedBatch>,
+    /// The simulated batch sizes, in order.
+    pub sims: Vec<SimBatch>,
+    /// Simulated runs per batch size (after `--scale`).
+    pub runs: usize,
+    /// Normal deviates for the propagated intervals, one per simulated batch size and row.
+    pub interval_draws: NormalDraws,
 }
 
 impl MeasuredData for Measured {
     fn samples(&self) -> u64 {
-        0
+        // Coordinate updates: runs x recorded steps x d, summed over the simulated batch sizes.
+        self.sims
+            .iter()
+            .map(|s| (self.runs * step_budget(s.exact)) as u64)
+            .sum::<u64>()
+            * self
+                .tuned
+                .first()
+                .map_or(0, |t| t.moments_at_target.len() as u64)
     }
+}
+
+/// Simulates minibatch SGD at each simulated batch size with its tuned step size.
+fn simulate(
+    p: &Params,
+    model: &NoisyQuadratic,
+    tuned: &[TunedBatch],
+    ctx: &RunContext,
+) -> Result<(Vec<SimBatch>, usize), ExperimentError> {
+    let runs = ctx.scaled(p.sim_runs).max(2);
+    let mut sims = Vec::new();
+    for &b in &p.sim_batch_sizes {
+        let batch = b as f64;
+        let t = tuned
+            .iter()
+            .find(|t| t.batch == batch)
+            .ok_or_else(|| ExperimentError::InvalidParams(format!("b = {b} was not swept")))?;
+        let budget = step_budget(t.rate.value);
+        let curve = loss_curve(ctx, &format!("critical-batch/sgd/b={b}"), runs, |rng| {
+            nqm_run(model, t.rate.eta, batch, budget, rng)
+        })?;
+        let target = p.target_fraction * model.initial_loss();
+        let steps = curve
+            .crossing(target, smoothing(t.rate.value))
+            .ok_or_else(|| {
+                ExperimentError::Numerical(format!(
+                    "the simulated runs at b = {b} did not reach the target in {budget} steps"
+                ))
+            })?;
+        sims.push(SimBatch {
+            batch,
+            eta: t.rate.eta,
+            exact: t.rate.value,
+            steps,
+        });
+    }
+    Ok((sims, runs))
 }
 
 /// The model, its target loss and 2 / h_max.
@@ -364,7 +457,15 @@ impl Experiment for CriticalBatch {
         })
         .into_iter()
         .collect::<Result<_, ExperimentError>>()?;
-        Ok(Measured { tuned })
+        let (sims, runs) = simulate(p, &model, &tuned, ctx)?;
+        let mut rng = ctx.streams().stream("critical-batch/intervals", 0);
+        let interval_draws = NormalDraws::draw(&mut rng, PROPAGATION_REPLICATES, sims.len());
+        Ok(Measured {
+            tuned,
+            sims,
+            runs,
+            interval_draws,
+        })
     }
 
     fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
@@ -385,7 +486,9 @@ impl Experiment for CriticalBatch {
         fit_metrics(&fit, reference, &mut out);
         out.computed("target_loss", target);
         out.computed("initial_loss", model.initial_loss());
+        sim_metrics(m, &mut out)?;
         out.table("batch-sweep", sweep_table(tuned, &fit));
+        out.table("simulated-sgd", sim_table(&m.sims, m.runs));
         out.table("one-step-identities", identities);
         Ok(out)
     }
@@ -398,12 +501,71 @@ impl Experiment for CriticalBatch {
         figures.add(
             "critical-batch",
             FigureData::stacked(vec![
-                tradeoff_panel(&m.tuned, &fit).into(),
+                tradeoff_panel(&m.tuned, &fit, &m.sims).into(),
                 eta_panel(&m.tuned, &fit, eta_limit).into(),
             ]),
         );
         Ok(figures)
     }
+}
+
+/// The measured knee and doubling ratios from the simulated runs, beside their exact values on the
+/// same batch sizes.
+fn sim_metrics(m: &Measured, out: &mut Metrics) -> Result<(), ExperimentError> {
+    let sims = &m.sims;
+    let draws = &m.interval_draws;
+    let exact: Vec<f64> = sims.iter().map(|s| s.exact).collect();
+    let b_exact = knee_of(sims, &exact);
+    out.computed("b_star_sim_range", b_exact);
+    let (b, ci) = propagated("b_star_measured", sims, draws, |v| knee_of(sims, v))?;
+    out.estimate_with_interval("b_star_measured", b, ci);
+    out.estimate_with_interval(
+        "b_star_measured_over_exact",
+        b / b_exact,
+        [ci[0] / b_exact, ci[1] / b_exact],
+    );
+    let last = sims.len() - 1;
+    for (name, i) in [
+        ("halving_ratio_small_b", 0),
+        ("halving_ratio_large_b", last - 1),
+    ] {
+        let (r, ci) = propagated(name, sims, draws, |v| v[i + 1] / v[i])?;
+        out.estimate_with_interval(name, r, ci);
+        out.computed(&format!("{name}_exact"), exact[i + 1] / exact[i]);
+    }
+    out.measured("steps_sim_max_abs_z", max_abs_z(sims));
+    out.computed("sim_runs", m.runs as f64);
+    Ok(())
+}
+
+/// Every simulated batch size: measured steps with their interval beside the exact ones.
+pub(crate) fn sim_table(sims: &[SimBatch], runs: usize) -> Table {
+    let mut t = Table::new([
+        "batch_size",
+        "eta",
+        "runs",
+        "steps_exact",
+        "steps_sim",
+        "steps_sim_se",
+        "steps_sim_lo",
+        "steps_sim_hi",
+        "z_vs_exact",
+    ]);
+    for s in sims {
+        let [lo, hi] = s.steps.ci95();
+        t.push(row![
+            s.batch,
+            s.eta,
+            runs,
+            s.exact,
+            s.steps.value,
+            s.steps.se,
+            lo,
+            hi,
+            s.z()
+        ]);
+    }
+    t
 }
 
 fn sweep_table(tuned: &[TunedBatch], fit: &HyperbolaFit) -> Table {
@@ -439,7 +601,7 @@ fn sweep_table(tuned: &[TunedBatch], fit: &HyperbolaFit) -> Table {
 }
 
 /// Steps against examples: the exact tuned sweep, the fitted hyperbola and its asymptotes.
-fn tradeoff_panel(tuned: &[TunedBatch], fit: &HyperbolaFit) -> CurvesPanel {
+fn tradeoff_panel(tuned: &[TunedBatch], fit: &HyperbolaFit, sims: &[SimBatch]) -> CurvesPanel {
     // The fitted hyperbola, parametrized by b over the swept range (and a little beyond).
     let (b_lo, b_hi) = (tuned[0].batch / 2.0, tuned[tuned.len() - 1].batch * 2.0);
     let curve: Vec<(f64, f64)> = (0..=200)
@@ -452,9 +614,13 @@ fn tradeoff_panel(tuned: &[TunedBatch], fit: &HyperbolaFit) -> CurvesPanel {
     let (s_min, e_min) = (fit.s_min.value, fit.e_min.value);
     let x_max = curve.last().map_or(1.0, |c| c.0);
     let y_max = curve.first().map_or(1.0, |c| c.1);
-    let exact: Vec<MeasuredPoint> = tuned
+    let exact = tuned.iter().map(|t| (t.rate.value * t.batch, t.rate.value));
+    let measured: Vec<MeasuredPoint> = sims
         .iter()
-        .map(|t| MeasuredPoint::new(t.rate.value * t.batch, t.rate.value))
+        .map(|s| {
+            let v = s.steps.value;
+            MeasuredPoint::with_ci(v * s.batch, v, s.steps.ci95())
+        })
         .collect();
     CurvesPanel::new(
         "Steps against examples to reach the target loss",
@@ -462,13 +628,14 @@ fn tradeoff_panel(tuned: &[TunedBatch], fit: &HyperbolaFit) -> CurvesPanel {
         Axis::log("steps S"),
     )
     .theory(Line::new("fitted hyperbola", 0, curve))
+    .theory(Line::new("exact, η tuned per b", 1, exact))
     .guide(Line::new(
         "S_min and E_min",
         2,
         [(e_min, s_min), (x_max, s_min)],
     ))
     .guide(Line::new("", 2, [(e_min, s_min), (e_min, y_max)]))
-    .measured(Points::new("η tuned per b (exact)", 1, exact))
+    .measured(Points::new("simulated SGD (95% interval)", 4, measured))
     .measured(Points::new(
         format!("b = B* ≈ {:.0}", fit.b_star.value),
         3,
@@ -486,10 +653,7 @@ fn eta_panel(tuned: &[TunedBatch], fit: &HyperbolaFit, eta_limit: f64) -> Curves
         .filter(|&(_, e)| e <= 1.5 * eta_limit);
     let b_max = tuned[tuned.len() - 1].batch;
     let eta_lo = tuned[0].rate.eta * 0.5;
-    let points = tuned
-        .iter()
-        .map(|t| MeasuredPoint::new(t.batch, t.rate.eta))
-        .collect();
+    let points = tuned.iter().map(|t| (t.batch, t.rate.eta));
     CurvesPanel::new(
         "Tuned step size",
         Axis::log("batch size b"),
@@ -502,7 +666,7 @@ fn eta_panel(tuned: &[TunedBatch], fit: &HyperbolaFit, eta_limit: f64) -> Curves
         [(1.0, eta_limit), (b_max, eta_limit)],
     ))
     .mark(fit.b_star.value, "b = B*", 3)
-    .measured(Points::new("η tuned per b (exact)", 1, points))
+    .theory(Line::new("η tuned per b (exact)", 1, points))
 }
 
 #[cfg(test)]
@@ -567,8 +731,32 @@ mod tests {
                     moments_at_target: moments,
                 }
             })
+            .collect::<Vec<TunedBatch>>();
+        // Simulated steps exactly on the exact ones, with an SE of one step.
+        let sims: Vec<SimBatch> = tuned[4..]
+            .iter()
+            .map(|t| SimBatch {
+                batch: t.batch,
+                eta: t.rate.eta,
+                exact: t.rate.value,
+                steps: sgd_sim::stats::Estimate {
+                    value: t.rate.value,
+                    se: 1.0,
+                    n: 12,
+                },
+            })
             .collect();
-        (p, Measured { tuned })
+        let mut rng = sgd_sim::rng::Streams::new(1).stream("test", 0);
+        let interval_draws = NormalDraws::draw(&mut rng, 400, sims.len());
+        (
+            p,
+            Measured {
+                tuned,
+                sims,
+                runs: 12,
+                interval_draws,
+            },
+        )
     }
 
     #[test]
@@ -585,6 +773,16 @@ mod tests {
         let slope = out.value("eta_opt_linear_slope").unwrap();
         assert!((slope - 1.0).abs() < 0.02, "{slope}");
         assert_eq!(out.values["b_star"].basis, claim_spec::Basis::Computed);
+        // The simulated steps sit on the exact ones: no z-score, the same knee.
+        assert_eq!(out.value("steps_sim_max_abs_z"), Some(0.0));
+        let ratio = out.value("b_star_measured_over_exact").unwrap();
+        assert!((ratio - 1.0).abs() < 1e-12, "{ratio}");
+        let [lo, hi] = out.values["b_star_measured"].ci.unwrap();
+        assert!(lo < 300.0 && hi > 300.0);
+        assert_eq!(
+            out.values["b_star_measured"].basis,
+            claim_spec::Basis::Measured
+        );
         assert_eq!(out.tables["batch-sweep"].rows.len(), 12);
         assert_eq!(out.tables["one-step-identities"].rows.len(), 8);
         let figures = CriticalBatch::figures(&p, &m).unwrap().into_map();

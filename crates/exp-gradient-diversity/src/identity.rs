@@ -18,7 +18,9 @@ use claim_spec::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::data::harmonic_spectrum;
-use sgd_sim::rng::{Streams, standard_normal};
+use sgd_sim::parallel::cancellable_trajectories;
+use sgd_sim::rng::{Streams, standard_normal, uniform_index};
+use sgd_sim::stats::mean_estimate;
 
 /// Parameters of `gradient-diversity/identity`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -39,6 +41,10 @@ pub struct Params {
     pub run_stop_distance: f64,
     /// Safety limit on gradient-descent steps.
     pub max_run_steps: usize,
+    /// Batch sizes b of the sampled minibatches (indices drawn uniformly with replacement).
+    pub minibatch_sizes: Vec<usize>,
+    /// Minibatches sampled per data set and batch size, at w = 0.
+    pub minibatches: usize,
 }
 
 impl Default for Params {
@@ -51,6 +57,8 @@ impl Default for Params {
             radii: vec![0.01, 0.1, 1.0, 10.0],
             run_stop_distance: 1e-6,
             max_run_steps: 100_000,
+            minibatch_sizes: vec![1, 4, 16],
+            minibatches: 20_000,
         }
     }
 }
@@ -79,14 +87,18 @@ impl ExperimentParams for Params {
             ));
         }
         ParamError::at_least("max_run_steps", self.max_run_steps as u64, 1)?;
-        Ok(())
+        crate::critical_batch::validate_batches("minibatch_sizes", &self.minibatch_sizes, 1)?;
+        ParamError::at_least("minibatches", self.minibatches as u64, 100)
     }
 
     fn estimated_work(&self) -> f64 {
         let per_eval = (self.samples * self.dim) as f64;
         // 5 data sets x (radii + 1) points, each also duplicated; two runs of up to a few
         // thousand steps, each step one gradient and one kappa.
-        10.0 * (self.radii.len() as f64 + 1.0) * 3.0 * per_eval + 2.0 * 2000.0 * 2.0 * per_eval
+        let sampled: usize = self.minibatch_sizes.iter().sum();
+        10.0 * (self.radii.len() as f64 + 1.0) * 3.0 * per_eval
+            + 2.0 * 2000.0 * 2.0 * per_eval
+            + 4.0 * (self.minibatches * sampled * self.dim) as f64 * 4.0
     }
 }
 
@@ -176,12 +188,107 @@ pub struct Measured {
     pub range: InterpolationKappa,
     /// tr(Sigma*) at the noisy minimizer.
     pub trace_sigma_star: f64,
+    /// Sampled minibatches per data set and batch size.
+    pub minibatch: Vec<MinibatchSample>,
 }
 
 impl MeasuredData for Measured {
     fn samples(&self) -> u64 {
-        0
+        self.minibatch
+            .iter()
+            .map(|s| (s.values.len() * s.batch) as u64)
+            .sum()
     }
+}
+
+/// Sampled minibatch gradients at w = 0 on one data set and batch size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MinibatchSample {
+    /// The data set's name.
+    pub data_set: String,
+    /// The batch size b.
+    pub batch: usize,
+    /// kappa at w = 0 from its definition (all N per-example gradients).
+    pub kappa: f64,
+    /// Per sampled minibatch: b ||g_B - G||^2 / ((kappa - 1) ||G||^2), whose expectation is 1
+    /// exactly when kappa = 1 + tr(Sigma) / ||G||^2 (with replacement, E ||g_B - G||^2 =
+    /// tr(Sigma) / b).
+    pub values: Vec<f64>,
+}
+
+/// Samples `count` minibatches of size `batch` at w = 0 and normalizes each squared deviation
+/// by what the identity predicts from kappa.
+fn sample_minibatches(
+    name: &str,
+    data: &Dataset,
+    batch: usize,
+    count: usize,
+    ctx: &RunContext,
+) -> Result<MinibatchSample, ExperimentError> {
+    let d = data.dim;
+    let w = vec![0.0; d];
+    let stats = data.diversity(&w);
+    let full = data.gradient(&w);
+    let kappa = stats.kappa();
+    let predicted = (kappa - 1.0) * stats.grad_sq / batch as f64;
+    let purpose = format!("identity/minibatches/{name}/b={batch}");
+    let values =
+        cancellable_trajectories(&ctx.streams(), &purpose, count, &ctx.cancel, |_, rng| {
+            let mut g = vec![0.0; d];
+            for _ in 0..batch {
+                let i = uniform_index(rng, data.samples());
+                let r = data.residual(i, &w);
+                for (gj, x) in g.iter_mut().zip(data.input(i)) {
+                    *gj += r * x / batch as f64;
+                }
+            }
+            let sq: f64 = g.iter().zip(&full).map(|(a, b)| (a - b) * (a - b)).sum();
+            Ok::<f64, ExperimentError>(sq / predicted)
+        })?;
+    Ok(MinibatchSample {
+        data_set: name.to_owned(),
+        batch,
+        kappa,
+        values,
+    })
+}
+
+/// The pooled ratio of measured to predicted minibatch noise, and each sample's mean.
+fn minibatch_metrics(m: &Measured, out: &mut Metrics) -> Table {
+    let pooled: Vec<f64> = m
+        .minibatch
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .collect();
+    if !pooled.is_empty() {
+        out.estimate("minibatch_noise_ratio", mean_estimate(&pooled));
+    }
+    let mut table = Table::new([
+        "data_set",
+        "batch_size",
+        "kappa",
+        "minibatches",
+        "noise_ratio",
+        "noise_ratio_lo",
+        "noise_ratio_hi",
+    ]);
+    let mut max_z: f64 = 0.0;
+    for s in &m.minibatch {
+        let e = mean_estimate(&s.values);
+        let [lo, hi] = e.ci95();
+        max_z = max_z.max(e.z_score(1.0).abs());
+        table.push(row![
+            s.data_set.as_str(),
+            s.batch,
+            s.kappa,
+            s.values.len(),
+            e.value,
+            lo,
+            hi
+        ]);
+    }
+    out.measured("minibatch_noise_ratio_max_abs_z", max_z);
+    table
 }
 
 /// The five data sets, by name: isotropic, correlated, harmonic noisy and exact (same inputs and
@@ -435,7 +542,15 @@ impl Experiment for Identity {
         ctx.check_cancelled()?;
         let noisy = gradient_descent(noisy_set, &w_noisy, eta, stop, limit)?;
         let trace_sigma_star = noisy_set.diversity(&w_noisy).trace_sigma;
+        let mut minibatch = Vec::new();
+        for (name, data) in sets.iter().filter(|(name, _)| *name != "identical points") {
+            for &b in &p.minibatch_sizes {
+                let count = ctx.scaled(p.minibatches);
+                minibatch.push(sample_minibatches(name, data, b, count, ctx)?);
+            }
+        }
         Ok(Measured {
+            minibatch,
             points,
             interpolating,
             noisy,
@@ -455,6 +570,8 @@ impl Experiment for Identity {
         run_metrics(m, &mut out)?;
         out.table("identity", identity_table(&m.points));
         out.table("runs", runs_table(m));
+        let table = minibatch_metrics(m, &mut out);
+        out.table("minibatches", table);
         Ok(out)
     }
 
@@ -578,6 +695,12 @@ mod tests {
                 gradient_descent_limit: 3.0,
             },
             trace_sigma_star: 2.0,
+            minibatch: vec![MinibatchSample {
+                data_set: "a".into(),
+                batch: 4,
+                kappa: 3.0,
+                values: vec![0.5, 1.5, 1.0, 1.0],
+            }],
         }
     }
 
@@ -596,6 +719,13 @@ mod tests {
         assert_eq!(out.value("run_steps_interpolating"), Some(2.0));
         assert_eq!(out.tables["identity"].rows.len(), 3);
         assert_eq!(out.tables["runs"].rows.len(), 5);
+        // The sampled minibatches average exactly the identity's prediction.
+        assert_eq!(out.value("minibatch_noise_ratio"), Some(1.0));
+        assert_eq!(out.value("minibatch_noise_ratio_max_abs_z"), Some(0.0));
+        assert_eq!(
+            out.values["minibatch_noise_ratio"].basis,
+            claim_spec::Basis::Measured
+        );
         assert_eq!(out.values["kappa_min"].basis, claim_spec::Basis::Computed);
         let figures = Identity::figures(&Params::default(), &m)
             .unwrap()

@@ -17,6 +17,7 @@ pub mod hyperbola;
 pub mod identity;
 pub mod ls_moments;
 pub mod mccandlish;
+pub mod sgd_runs;
 pub mod tuning;
 
 /// Hash of this crate's sources, part of its results' `code_version`.

@@ -32,7 +32,9 @@ fn outcomes_do_not_depend_on_the_thread_count() {
     let p = Params {
         samples: 64,
         dim: 3,
-        batch_sizes: vec![1, 4, 16, 64],
+        batch_sizes: vec![1, 2, 4, 8, 16, 64],
+        sim_batch_sizes: vec![1, 2, 4, 8, 16],
+        sim_runs: 100,
         eta_grid_points: 12,
         eta_tolerance: 1e-2,
         ..Params::default()
