@@ -130,7 +130,7 @@ impl ExperimentParams for Params {
         ParamError::at_least("noise_batches", self.noise_batches as u64, 100)?;
         ParamError::at_least("bins", self.bins as u64, 2)?;
         let [lo, hi] = self.range;
-        if !(lo.is_finite() && hi.is_finite() && -3.0 <= lo && lo < 0.0 && 0.0 < hi && hi <= 3.0) {
+        if !((-3.0..0.0).contains(&lo) && hi > 0.0 && hi <= 3.0) {
             return Err(ParamError::new(
                 "range",
                 "must satisfy -3 <= lo < 0 < hi <= 3",
@@ -369,7 +369,7 @@ fn run_chain(
         if t >= p.burn_in {
             bins.add(w);
         }
-        if t % 4096 == 0 && !(w.abs() <= 1e3) {
+        if t % 4096 == 0 && (w.is_nan() || w.abs() > 1e3) {
             return Err(ExperimentError::Diverged {
                 step: t,
                 reason: format!("a chain at noise ratio {} reached w = {w:e}", level.ratio),
@@ -628,7 +628,12 @@ fn occupancy_figure(p: &Params, m: &Measured) -> FigureData {
                 (w, l.theory_density(w))
             })
             .collect();
-        density.densities.push(Line::new("", g, curve));
+        let label = if g + 1 == m.levels.len() {
+            "lines: stationary densities (Gibbs / Ito)"
+        } else {
+            ""
+        };
+        density.densities.push(Line::new(label, g, curve));
     }
     let volume_factor = 1.0 / (1.0 + p.compression);
     let values =
@@ -670,7 +675,8 @@ fn noise_figure(p: &Params, m: &Measured) -> FigureData {
         title: "Minibatch gradient variance, sharp minimum over flat minimum".into(),
         category_label: "data set".into(),
         categories: level_categories(m),
-        y: Axis::log("variance ratio sharp / flat"),
+        y: Axis::linear("variance ratio sharp / flat")
+            .with_range(0.0, p.compression * p.compression + 1.0),
         measured: vec![CategorySeries::new(
             "measured (95% CI)",
             0,
