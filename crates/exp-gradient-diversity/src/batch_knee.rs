@@ -3,8 +3,10 @@
 //! problem, low diversity at the target), the other label noise (high diversity at the target).
 //! For each, steps-to-target S(b) with eta tuned per b are computed exactly from the second-moment
 //! recursion of [`crate::ls_moments`] (with-replacement sampling, start w_hat + N(0, s^2 I)), and
-//! S = S_min (1 + B*/b) is fitted. Diversity moves the knee B*; it does not make progress per
-//! example faster.
+//! S = S_min (1 + B*/b) is fitted. Minibatch SGD is then simulated on both data sets at a subset
+//! of the batch sizes with the tuned eta ([`crate::sgd_runs`]): the measured examples-to-target
+//! ratio and knees carry sampling intervals. Diversity moves the knee B*; it does not make progress
+//! per example faster.
 
 use crate::critical_batch::{
     nearest_index, sim_table, validate_batches, validate_search, validate_sim_batches,

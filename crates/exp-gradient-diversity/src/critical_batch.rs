@@ -2,10 +2,13 @@
 //! per b trace McCandlish et al.'s hyperbola (S/S_min - 1)(E/E_min - 1) = 1: larger batches cut
 //! the steps about proportionally below B* = E_min/S_min and hardly at all above it.
 //!
-//! Everything is computed from the model's closed-form second moments (`sgd_sim::noisy_quadratic`):
-//! the expected loss at any step costs O(d), steps-to-target come from the core's bisection over t
-//! (then interpolated linearly between the last step above the target and the first at or below
-//! it), and eta is tuned per b by [`crate::tuning::LogSearch`] on (0, 2/h_max). No Monte Carlo.
+//! The exact sweep is computed from the model's closed-form second moments
+//! (`sgd_sim::noisy_quadratic`): the expected loss at any step costs O(d), steps-to-target come
+//! from the core's bisection over t (then interpolated linearly between the last step above the
+//! target and the first at or below it), and eta is tuned per b by [`crate::tuning::LogSearch`] on
+//! (0, 2/h_max). The measurement: minibatch SGD simulated at a subset of the batch sizes with the
+//! tuned eta ([`crate::sgd_runs`]), whose steps-to-target, knee and doubling ratios carry sampling
+//! intervals.
 
 use crate::hyperbola::{HyperbolaFit, fit_hyperbola, hyperbola_product};
 use crate::mccandlish::{NoiseScales, nqm_noise_scales, one_step_optimum_by_recursion};

@@ -4,7 +4,9 @@
 //! interpolating problem (inside the exact range of [`crate::diversity::InterpolationKappa`]) and
 //! grows like tr(Sigma*)/||G||^2 without bound on a noisy one.
 //!
-//! Everything is deterministic given the data sets, which are drawn from the claim's seed.
+//! Everything above is deterministic given the data sets, which are drawn from the claim's seed.
+//! The measurement: minibatches sampled with replacement at w = 0, whose squared deviation from
+//! the full gradient must average tr(Sigma) / b = (kappa - 1) ||G||^2 / b.
 
 use crate::diversity::{
     Dataset, GradientDiversity, InterpolationKappa, correlated_dataset, identical_dataset,

@@ -356,4 +356,38 @@ mod tests {
             e.value
         );
     }
+
+    #[test]
+    fn least_squares_runs_follow_the_exact_expected_loss() {
+        // 4000 runs (b = 2, eta = 0.2, 25 steps) from w_hat + N(0, I) on a 3-d, 30-point noisy
+        // problem: the mean excess loss after 25 steps lies within 4.5 SE of the second-moment
+        // recursion's exact value.
+        use crate::ls_moments::SecondMomentOperator;
+        let streams = sgd_sim::rng::Streams::new(4);
+        let data =
+            crate::diversity::correlated_dataset(30, 3, 0.5, 0.5, &mut streams.stream("d", 0))
+                .unwrap();
+        let w_hat = data.minimizer().unwrap();
+        let residuals: Vec<f64> = (0..30).map(|i| data.residual(i, &w_hat)).collect();
+        let op = SecondMomentOperator::new(&data.inputs, &residuals, 3).unwrap();
+        let exact = op.run(0.2, 2.0, &op.isotropic(1.0)).unwrap().unwrap();
+        let hessian = data.hessian();
+        let sim = LeastSquaresRun {
+            data: &data,
+            w_hat: &w_hat,
+            hessian: &hessian,
+            init_scale: 1.0,
+        };
+        let at: Vec<f64> = (0..4000)
+            .map(|r| sim.run(0.2, 2, 25, &mut streams.stream("run", r))[25])
+            .collect();
+        let e = sgd_sim::stats::mean_estimate(&at);
+        let want = exact.excess_loss(25);
+        assert!(
+            (e.value - want).abs() < 4.5 * e.se,
+            "{} +- {} vs {want}",
+            e.value,
+            e.se
+        );
+    }
 }
