@@ -16,8 +16,8 @@ use crate::hyperbola::{HyperbolaFit, fit_hyperbola};
 use crate::ls_moments::SecondMomentOperator;
 use crate::mccandlish::NoiseScales;
 use crate::sgd_runs::{
-    LeastSquaresRun, PROPAGATION_REPLICATES, SimBatch, knee_of, loss_curve, max_abs_z, propagated,
-    smoothing, step_budget,
+    LeastSquaresRun, PROPAGATION_REPLICATES, SimBatch, knee_of, loss_curve, max_abs_z,
+    max_rel_error, propagated, smoothing, step_budget,
 };
 use crate::tuning::{LogSearch, TunedRate};
 use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
@@ -459,6 +459,7 @@ fn sim_metrics(m: &Measured, out: &mut Metrics) -> Result<(), ExperimentError> {
     let (k, ci) = propagated("knee_ratio_measured", &all, draws, ratio)?;
     out.estimate_with_interval("knee_ratio_measured", k, ci);
     out.measured("steps_sim_max_abs_z", max_abs_z(&all));
+    out.measured("steps_sim_max_rel_error", max_rel_error(&all));
     out.computed("sim_runs", m.runs as f64);
     Ok(())
 }
@@ -778,6 +779,7 @@ mod tests {
         let knees = out.value("knee_ratio_measured").unwrap();
         assert!((knees / 10.0 - 1.0).abs() < 1e-9, "{knees}");
         assert_eq!(out.value("steps_sim_max_abs_z"), Some(0.0));
+        assert_eq!(out.value("steps_sim_max_rel_error"), Some(0.0));
         assert_eq!(out.tables["simulated-sgd"].rows.len(), 12);
         assert_eq!(out.values["knee_ratio"].basis, claim_spec::Basis::Computed);
         let figures = BatchKnee::figures(&Params::default(), &m)

@@ -13,8 +13,8 @@
 use crate::hyperbola::{HyperbolaFit, fit_hyperbola, hyperbola_product};
 use crate::mccandlish::{NoiseScales, nqm_noise_scales, one_step_optimum_by_recursion};
 use crate::sgd_runs::{
-    PROPAGATION_REPLICATES, SimBatch, knee_of, loss_curve, max_abs_z, nqm_run, propagated,
-    smoothing, step_budget,
+    PROPAGATION_REPLICATES, SimBatch, knee_of, loss_curve, max_abs_z, max_rel_error, nqm_run,
+    propagated, smoothing, step_budget,
 };
 use crate::tuning::{LogSearch, TunedRate};
 use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
@@ -537,6 +537,7 @@ fn sim_metrics(m: &Measured, out: &mut Metrics) -> Result<(), ExperimentError> {
         out.computed(&format!("{name}_exact"), exact[i + 1] / exact[i]);
     }
     out.measured("steps_sim_max_abs_z", max_abs_z(sims));
+    out.measured("steps_sim_max_rel_error", max_rel_error(sims));
     out.computed("sim_runs", m.runs as f64);
     Ok(())
 }
