@@ -21,15 +21,7 @@ use sgd_sim::SimError;
 use sgd_sim::linalg::solve;
 use sgd_sim::math::{exp, ln};
 use sgd_sim::potential::Potential;
-
-/// The standard normal CDF Phi(z) = erfc(-z / sqrt 2) / 2 (pure-Rust libm), with -z multiplied by
-/// 1/sqrt 2. `sgd_sim::stats::normal_cdf` divides by sqrt 2 instead, which differs in the last bit
-/// and moves the golden-section fit of `gibbs-stationary` by about 1e-10 relative; this copy stays
-/// until sgd-sim offers this rounding (a request is filed), so the ported results keep their bits.
-#[inline]
-pub fn normal_cdf(z: f64) -> f64 {
-    0.5 * libm::erfc(-z * std::f64::consts::FRAC_1_SQRT_2)
-}
+pub use sgd_sim::stats::normal_cdf;
 
 /// E|b + s Z| for Z ~ N(0, 1): the mean of a folded normal,
 /// s sqrt(2/pi) exp(-b^2/(2 s^2)) + b (1 - 2 Phi(-b/s)) (Leone, Nelson and Nottingham 1961).
