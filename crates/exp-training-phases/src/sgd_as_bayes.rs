@@ -10,8 +10,9 @@
 //!   (P H) S + S (P H)^T = (eta / b) P C P,
 //!
 //! and KL(N(theta^, S) || posterior) is minimized over eta at eta* = 2 d b / (N tr(P C)) (their
-//! eq. 15, written in the coordinates where the preconditioned step is plain SGD). For plain SGD the
-//! shape of S is that of H^-1 C H^-1 / 2 ~ I / 2 when C ~ H, not that of the posterior H^-1 / N; with
+//! eq. 15, written in the coordinates where the preconditioned step is plain SGD). For plain SGD
+//! (P = I) and commuting H and C, S = (eta / 2b) H^-1 C ~ (eta / 2b) I when C ~ H: nearly isotropic,
+//! not the shape of the posterior H^-1 / N; with
 //! P = H^-1 it is (eta / 2b) H^-1 C H^-1 ~ (eta / 2b) H^-1, the posterior's shape, and eta* scales it
 //! onto it. The discrete-time stationary covariance solves S = B S B^T + (eta^2 / b) P C P with
 //! B = I - eta P H ([`crate::lyapunov`]); the multiplicative part of the gradient noise, which the
