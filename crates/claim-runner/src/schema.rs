@@ -1,5 +1,6 @@
-//! The JSON Schema of claim files, generated from the Rust types (`claims/schema.json`), with one
-//! parameter definition per registered kind, so editors check `params` too.
+//! The JSON Schemas generated from the Rust types: claim files (`claims/schema.json`), with one
+//! parameter definition per registered kind so editors check `params` too, and result files
+//! (`claims/result.schema.json`).
 
 use claim_spec::{ClaimFile, Registry};
 use schemars::generate::SchemaSettings;
@@ -69,6 +70,14 @@ pub fn claim_schema(registry: &Registry) -> Value {
 /// The schema file's bytes: pretty JSON and a final newline.
 pub fn claim_schema_bytes(registry: &Registry) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(&claim_schema(registry)).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// The result-file schema's bytes: pretty JSON and a final newline.
+pub fn result_schema_bytes() -> Vec<u8> {
+    let mut bytes =
+        serde_json::to_vec_pretty(&claim_spec::ResultFile::schema()).unwrap_or_default();
     bytes.push(b'\n');
     bytes
 }
