@@ -16,20 +16,20 @@
 //! 1/(eta h_min), then averages the loss over the following steps; replicas are independent, so the
 //! standard error comes from their spread.
 
+use crate::recursions::geometric_curvatures;
 use crate::slopes::pooled;
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{ln, powf};
 use sgd_sim::noisy_quadratic::NoisyQuadratic;
-use sgd_sim::parallel::try_trajectories;
+use sgd_sim::parallel::cancellable_trajectories;
 use sgd_sim::rng::{Stream, standard_normal};
 use sgd_sim::stats::{Estimate, mean_estimate, weighted_linear_fit};
-
-use crate::recursions::geometric_curvatures;
 
 /// Parameters of `convergence-rates/confusion-ball`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -199,32 +199,82 @@ fn replica(
     Ok(loss)
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A run that diverges (never, for validated parameters) or a degenerate fit.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let curvatures = geometric_curvatures(p.dim, p.curvature_min, p.curvature_max);
-    let model = NoisyQuadratic {
-        curvatures: curvatures.clone(),
-        noise: vec![p.noise_variance; p.dim],
-        initial: vec![0.0; p.dim],
-    };
-    let trace_c = p.noise_variance * p.dim as f64;
-    let replicas = ctx.scaled(p.replicas).max(2);
-    let configs: Vec<(f64, usize)> = p
-        .etas
-        .iter()
-        .flat_map(|&eta| p.batch_sizes.iter().map(move |&b| (eta, b)))
-        .collect();
-    let losses = try_trajectories(&streams, "replica", configs.len() * replicas, |i, rng| {
-        let (eta, b) = configs[i / replicas];
-        let (burn, average) = p.steps(eta);
-        let noise_std = (p.noise_variance / b as f64).sqrt();
-        replica(&curvatures, noise_std, eta, burn, average, rng)
-    })?;
+/// The kind `convergence-rates/confusion-ball`.
+#[derive(Debug)]
+pub struct ConfusionBall;
 
+/// What the measure step produced: one time-averaged loss per replica and grid point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Replicas per (eta, b) (after `--scale`).
+    pub replicas: usize,
+    /// Time-averaged excess losses, grid point (eta outer, b inner) outer, replica inner.
+    pub losses: Vec<f64>,
+    /// Scalar SGD steps simulated.
+    pub steps: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.steps
+    }
+}
+
+impl Params {
+    /// The grid points (eta, b), eta outer and b inner.
+    fn configs(&self) -> Vec<(f64, usize)> {
+        self.etas
+            .iter()
+            .flat_map(|&eta| self.batch_sizes.iter().map(move |&b| (eta, b)))
+            .collect()
+    }
+
+    fn model(&self) -> NoisyQuadratic {
+        NoisyQuadratic {
+            curvatures: geometric_curvatures(self.dim, self.curvature_min, self.curvature_max),
+            noise: vec![self.noise_variance; self.dim],
+            initial: vec![0.0; self.dim],
+        }
+    }
+
+    /// tr(C) of the per-example noise covariance.
+    fn trace_c(&self) -> f64 {
+        self.noise_variance * self.dim as f64
+    }
+
+    /// The temperature eta tr(C) / (2b).
+    fn temperature(&self, eta: f64, b: usize) -> f64 {
+        eta * self.trace_c() / (2.0 * b as f64)
+    }
+}
+
+/// Per grid point: the replica mean, the exact stationary loss and the temperature.
+struct GridPoint {
+    eta: f64,
+    batch: usize,
+    estimate: Estimate,
+    exact: f64,
+    temperature: f64,
+}
+
+fn grid(p: &Params, m: &Measured) -> Vec<GridPoint> {
+    let model = p.model();
+    let r = m.replicas;
+    p.configs()
+        .into_iter()
+        .enumerate()
+        .map(|(c, (eta, b))| GridPoint {
+            eta,
+            batch: b,
+            estimate: mean_estimate(&m.losses[c * r..(c + 1) * r]),
+            exact: model.stationary_loss(eta, b as f64),
+            temperature: p.temperature(eta, b),
+        })
+        .collect()
+}
+
+/// Every grid point against the exact stationary loss: the table and the largest |z| and error.
+fn agreement_metrics(points: &[GridPoint], out: &mut Metrics) {
     let mut table = Table::new([
         "eta",
         "batch_size",
@@ -239,249 +289,240 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "loss_over_temperature_sim",
         "loss_over_temperature_exact",
     ]);
-    let mut estimates: Vec<Estimate> = Vec::with_capacity(configs.len());
     let mut max_abs_z: f64 = 0.0;
     let mut max_rel: f64 = 0.0;
-    let mut temperatures = Vec::with_capacity(configs.len());
-    for (c, &(eta, b)) in configs.iter().enumerate() {
-        let e = mean_estimate(&losses[c * replicas..(c + 1) * replicas]);
-        let exact = model.stationary_loss(eta, b as f64);
-        let temperature = eta * trace_c / (2.0 * b as f64);
-        let z = e.z_score(exact);
-        let rel = e.value / exact - 1.0;
+    for g in points {
+        let e = g.estimate;
+        let z = e.z_score(g.exact);
+        let rel = e.value / g.exact - 1.0;
         max_abs_z = max_abs_z.max(z.abs());
         max_rel = max_rel.max(rel.abs());
         let [lo, hi] = e.ci95();
         table.push(row![
-            eta,
-            b,
-            temperature,
+            g.eta,
+            g.batch,
+            g.temperature,
             e.value,
             lo,
             hi,
             e.se,
-            exact,
+            g.exact,
             rel,
             z,
-            e.value / temperature,
-            exact / temperature
+            e.value / g.temperature,
+            g.exact / g.temperature
         ]);
-        estimates.push(e);
-        temperatures.push(temperature);
     }
-    let mut out = Outcome::new();
-    out.exact("stationary_max_abs_z", max_abs_z);
-    out.exact("stationary_rel_error_max", max_rel);
+    out.measured("stationary_max_abs_z", max_abs_z);
+    out.measured("stationary_rel_error_max", max_rel);
+    out.table("stationary-loss", table);
+}
 
-    // Slope in eta on the small-eta range, one weighted fit per b, pooled over b.
+/// Slope in eta on the small-eta range, one weighted fit per b pooled over b; slope in b at each
+/// eta, pooled over eta.
+fn slope_metrics(
+    p: &Params,
+    points: &[GridPoint],
+    out: &mut Metrics,
+) -> Result<(), ExperimentError> {
     let small = p.small_etas();
     let nb = p.batch_sizes.len();
     let mut eta_slopes = Vec::with_capacity(nb);
     let mut eta_slopes_exact = Vec::with_capacity(nb);
-    for (bi, &b) in p.batch_sizes.iter().enumerate() {
-        let (x, y, s, y_exact): (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) = small
-            .iter()
-            .map(|&ei| {
-                let eta = p.etas[ei];
-                let e = estimates[ei * nb + bi];
-                (
-                    ln(eta),
-                    ln(e.value),
-                    e.se / e.value,
-                    ln(model.stationary_loss(eta, b as f64)),
-                )
-            })
-            .fold((vec![], vec![], vec![], vec![]), |mut acc, v| {
-                acc.0.push(v.0);
-                acc.1.push(v.1);
-                acc.2.push(v.2);
-                acc.3.push(v.3);
-                acc
-            });
+    for bi in 0..nb {
+        let (mut x, mut y, mut s, mut y_exact) = (vec![], vec![], vec![], vec![]);
+        for &ei in &small {
+            let g = &points[ei * nb + bi];
+            x.push(ln(g.eta));
+            y.push(ln(g.estimate.value));
+            s.push(g.estimate.se / g.estimate.value);
+            y_exact.push(ln(g.exact));
+        }
         eta_slopes.push(weighted_linear_fit(&x, &y, &s).slope_estimate());
         eta_slopes_exact.push(weighted_linear_fit(&x, &y_exact, &s).slope);
     }
-    let eta_slope = pooled(&eta_slopes)?;
-    out.estimate("eta_slope_small", eta_slope);
-    out.exact(
+    out.estimate("eta_slope_small", pooled(&eta_slopes)?);
+    out.computed(
         "eta_slope_small_exact",
         eta_slopes_exact.iter().sum::<f64>() / nb as f64,
     );
-
-    // Slope in b at each eta, pooled over eta.
     let x_b: Vec<f64> = p.batch_sizes.iter().map(|&b| ln(b as f64)).collect();
     let mut batch_slopes = Vec::with_capacity(p.etas.len());
-    for ei in 0..p.etas.len() {
-        let group = &estimates[ei * nb..(ei + 1) * nb];
-        let y: Vec<f64> = group.iter().map(|e| ln(e.value)).collect();
-        let s: Vec<f64> = group.iter().map(|e| e.se / e.value).collect();
+    for group in points.chunks(nb) {
+        let y: Vec<f64> = group.iter().map(|g| ln(g.estimate.value)).collect();
+        let s: Vec<f64> = group
+            .iter()
+            .map(|g| g.estimate.se / g.estimate.value)
+            .collect();
         batch_slopes.push(weighted_linear_fit(&x_b, &y, &s).slope_estimate());
     }
     out.estimate("batch_slope", pooled(&batch_slopes)?);
+    Ok(())
+}
 
-    // Ball size over temperature. Exactly, L/T = sum c_i/(2 - eta h_i) / sum c_i depends on eta
-    // only and increases with it, so its spread over the grid is between the smallest and the
-    // largest eta. Measured: r(eta) = mean over b of L/T at each end; the spread r(max)/r(min) - 1
-    // with a delta-method SE from the independent per-point SEs (no max/min over noisy values,
-    // which would select upwards).
+/// Ball size over temperature. Exactly, L/T = sum c_i/(2 - eta h_i) / sum c_i depends on eta
+/// only and increases with it, so its spread over the grid is between the smallest and the
+/// largest eta. Measured: r(eta) = mean over b of L/T at each end; the spread r(max)/r(min) - 1
+/// with a delta-method SE from the independent per-point SEs (no max/min over noisy values,
+/// which would select upwards).
+fn ratio_metrics(p: &Params, m: &Measured, points: &[GridPoint], out: &mut Metrics) {
+    let nb = p.batch_sizes.len();
     let ratio_at = |ei: usize| -> Estimate {
-        let group = &estimates[ei * nb..(ei + 1) * nb];
-        let temps = &temperatures[ei * nb..(ei + 1) * nb];
+        let group = &points[ei * nb..(ei + 1) * nb];
         let value = group
             .iter()
-            .zip(temps)
-            .map(|(e, t)| e.value / t)
+            .map(|g| g.estimate.value / g.temperature)
             .sum::<f64>()
             / nb as f64;
         let variance = group
             .iter()
-            .zip(temps)
-            .map(|(e, t)| (e.se / t).powi(2))
+            .map(|g| {
+                let s = g.estimate.se / g.temperature;
+                s * s
+            })
             .sum::<f64>()
             / (nb * nb) as f64;
         Estimate {
             value,
             se: variance.sqrt(),
-            n: replicas * nb,
+            n: m.replicas * nb,
         }
     };
     let low = ratio_at(0);
     let high = ratio_at(p.etas.len() - 1);
     let spread = high.value / low.value - 1.0;
-    let spread_se = (high.value / low.value)
-        * ((high.se / high.value).powi(2) + (low.se / low.value).powi(2)).sqrt();
+    let (rh, rl) = (high.se / high.value, low.se / low.value);
+    let spread_se = (high.value / low.value) * (rh * rh + rl * rl).sqrt();
     out.estimate(
         "ball_over_temperature_rel_spread",
         Estimate {
             value: spread,
             se: spread_se,
-            n: replicas * nb,
+            n: m.replicas * nb,
         },
     );
-    let exact_ratio = |eta: f64| model.stationary_loss(eta, 1.0) / (eta * trace_c / 2.0);
-    out.exact(
+    let model = p.model();
+    let exact_ratio = |eta: f64| model.stationary_loss(eta, 1.0) / (eta * p.trace_c() / 2.0);
+    out.computed(
         "ball_over_temperature_rel_spread_exact",
         exact_ratio(p.etas[p.etas.len() - 1]) / exact_ratio(p.etas[0]) - 1.0,
     );
     out.estimate("ball_over_temperature_at_min_eta", low);
     out.estimate("ball_over_temperature_at_max_eta", high);
-
-    // The post's "uncertainty principle": ball size x temperature about constant.
-    let products: Vec<f64> = estimates
+    // Ball size times temperature over the grid: it grows as (eta/b)^2.
+    let products: Vec<f64> = points
         .iter()
-        .zip(&temperatures)
-        .map(|(e, t)| e.value * t)
+        .map(|g| g.estimate.value * g.temperature)
         .collect();
     let pmax = products.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let pmin = products.iter().copied().fold(f64::INFINITY, f64::min);
-    out.exact("ball_times_temperature_max_over_min", pmax / pmin);
-
-    out.table("stationary-loss", table);
-    out.figure(
-        "excess-loss",
-        figure(p, &model, &configs, &estimates, &temperatures, trace_c),
-    );
-    out.samples = configs
-        .iter()
-        .map(|&(eta, _)| {
-            let (burn, average) = p.steps(eta);
-            (burn + average) * p.dim as u64 * replicas as u64
-        })
-        .sum();
-    Ok(out)
+    out.measured("ball_times_temperature_max_over_min", pmax / pmin);
 }
 
-fn figure(
-    p: &Params,
-    model: &NoisyQuadratic,
-    configs: &[(f64, usize)],
-    estimates: &[Estimate],
-    temperatures: &[f64],
-    trace_c: f64,
-) -> FigureSpec {
-    let nb = p.batch_sizes.len();
+impl Experiment for ConfusionBall {
+    const KIND: &'static str = "convergence-rates/confusion-ball";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let curvatures = geometric_curvatures(p.dim, p.curvature_min, p.curvature_max);
+        let replicas = ctx.scaled(p.replicas).max(2);
+        let configs = p.configs();
+        let losses = cancellable_trajectories(
+            &streams,
+            "replica",
+            configs.len() * replicas,
+            &ctx.cancel,
+            |i, rng| {
+                let (eta, b) = configs[i / replicas];
+                let (burn, average) = p.steps(eta);
+                let noise_std = (p.noise_variance / b as f64).sqrt();
+                replica(&curvatures, noise_std, eta, burn, average, rng)
+            },
+        )?;
+        let steps = configs
+            .iter()
+            .map(|&(eta, _)| {
+                let (burn, average) = p.steps(eta);
+                (burn + average) * p.dim as u64 * replicas as u64
+            })
+            .sum();
+        Ok(Measured {
+            replicas,
+            losses,
+            steps,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let points = grid(p, m);
+        let mut out = Metrics::new();
+        agreement_metrics(&points, &mut out);
+        slope_metrics(p, &points, &mut out)?;
+        ratio_metrics(p, m, &points, &mut out);
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("excess-loss", excess_loss_figure(p, &grid(p, m)));
+        Ok(figures)
+    }
+}
+
+/// The stationary loss against eta, and the same over the temperature, per batch size.
+fn excess_loss_figure(p: &Params, points: &[GridPoint]) -> FigureData {
+    let model = p.model();
     let eta_lo = p.etas[0];
     let eta_hi = p.etas[p.etas.len() - 1];
     let dense: Vec<f64> = (0..=100)
         .map(|k| eta_lo * powf(eta_hi / eta_lo, f64::from(k) / 100.0))
         .collect();
-    let mut loss_series = Vec::new();
-    let mut ratio_series = Vec::new();
+    let mut left = CurvesPanel::new(
+        "Stationary excess loss (lines: exact)",
+        Axis::log("step size η"),
+        Axis::log("stationary excess loss"),
+    );
+    let mut right = CurvesPanel::new(
+        "Ball size over temperature",
+        Axis::log("temperature T = η tr(C) / 2b"),
+        Axis::linear("excess loss / T"),
+    );
     for (bi, &b) in p.batch_sizes.iter().enumerate() {
         let bf = b as f64;
-        let points = |f: &dyn Fn(usize) -> (f64, f64, [f64; 2])| -> Vec<Point> {
-            configs
-                .iter()
-                .enumerate()
-                .filter(|(c, _)| c % nb == bi)
-                .map(|(c, _)| {
-                    let (x, y, ci) = f(c);
-                    Point::with_interval(x, y, ci)
-                })
-                .collect()
-        };
-        loss_series.push(Series {
-            label: format!("b = {b}"),
-            kind: SeriesKind::Simulation,
-            color: bi,
-            points: points(&|c| (configs[c].0, estimates[c].value, estimates[c].ci95())),
-        });
-        loss_series.push(Series::from_xy(
-            "",
-            SeriesKind::Theory,
-            bi,
-            dense
-                .iter()
-                .map(|&eta| (eta, model.stationary_loss(eta, bf))),
-        ));
-        ratio_series.push(Series {
-            label: format!("b = {b}"),
-            kind: SeriesKind::Simulation,
-            color: bi,
-            points: points(&|c| {
-                let [lo, hi] = estimates[c].ci95();
-                let t = temperatures[c];
-                (t, estimates[c].value / t, [lo / t, hi / t])
-            }),
-        });
-        ratio_series.push(Series::from_xy(
-            "",
-            SeriesKind::Theory,
-            bi,
-            dense.iter().map(|&eta| {
-                let t = eta * trace_c / (2.0 * bf);
-                (t, model.stationary_loss(eta, bf) / t)
-            }),
-        ));
+        let mine = || points.iter().filter(move |g| g.batch == b);
+        let loss_points = mine()
+            .map(|g| MeasuredPoint::with_ci(g.eta, g.estimate.value, g.estimate.ci95()))
+            .collect();
+        let ratio_points = mine()
+            .map(|g| {
+                let [lo, hi] = g.estimate.ci95();
+                let t = g.temperature;
+                MeasuredPoint::with_ci(t, g.estimate.value / t, [lo / t, hi / t])
+            })
+            .collect();
+        left = left
+            .measured(Points::new(format!("b = {b}"), bi, loss_points))
+            .theory(Line::new(
+                "",
+                bi,
+                dense
+                    .iter()
+                    .map(|&eta| (eta, model.stationary_loss(eta, bf))),
+            ));
+        right = right
+            .measured(Points::new(format!("b = {b}"), bi, ratio_points))
+            .theory(Line::new(
+                "",
+                bi,
+                dense.iter().map(|&eta| {
+                    let t = p.temperature(eta, b);
+                    (t, model.stationary_loss(eta, bf) / t)
+                }),
+            ));
     }
-    // Ranges with headroom above the data, where the legend sits.
-    let (loss_lo, loss_hi, ratio_lo, ratio_hi) = estimates.iter().zip(temperatures).fold(
-        (f64::INFINITY, 0.0f64, f64::INFINITY, 0.0f64),
-        |(a, b, c, d), (e, t)| {
-            let [lo, hi] = e.ci95();
-            (a.min(lo), b.max(hi), c.min(lo / t), d.max(hi / t))
-        },
-    );
-    let ratio_span = (ratio_hi - ratio_lo).max(1e-3);
-    FigureSpec {
-        panels: vec![
-            Panel {
-                title: "Stationary excess loss (lines: exact)".into(),
-                x: Axis::log("step size eta"),
-                y: Axis::log("excess loss").with_range(loss_lo / 1.5, loss_hi * 10.0),
-                series: loss_series,
-                labels: Vec::new(),
-            },
-            Panel {
-                title: "Ball size over temperature".into(),
-                x: Axis::log("temperature eta tr(C) / 2b"),
-                y: Axis::linear("excess loss / temperature")
-                    .with_range(ratio_lo - 0.05 * ratio_span, ratio_hi + 0.45 * ratio_span),
-                series: ratio_series,
-                labels: Vec::new(),
-            },
-        ],
-    }
+    FigureData::stacked(vec![left.into(), right.into()])
 }
 
 #[cfg(test)]
@@ -508,29 +549,87 @@ mod tests {
         assert_eq!(p.validate().unwrap_err().key, "batch_sizes");
     }
 
-    #[test]
-    fn small_run_matches_theory() {
-        // A reduced grid at 1/4 of the replicas: the run completes, every contract metric exists,
-        // and the measured slopes are near their exact values (tolerance 0.1, about 10 SE).
+    /// A hand-made measurement on a small grid: the replicas of each point sit at the exact
+    /// stationary loss times 0.99 and 1.01, so each mean is exact with a 1% spread.
+    fn hand_made() -> (Params, Measured) {
         let p = Params {
-            etas: vec![0.02, 0.03, 0.3],
+            etas: vec![0.01, 0.02, 0.03, 0.3],
             batch_sizes: vec![1, 16],
-            average_relaxation_times: 5.0,
+            ..Params::default()
+        };
+        let model = p.model();
+        let losses = p
+            .configs()
+            .iter()
+            .flat_map(|&(eta, b)| {
+                let exact = model.stationary_loss(eta, b as f64);
+                [0.99 * exact, 1.01 * exact]
+            })
+            .collect();
+        (
+            p,
+            Measured {
+                replicas: 2,
+                losses,
+                steps: 100,
+            },
+        )
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let (p, m) = hand_made();
+        let out = ConfusionBall::metrics(&p, &m).unwrap();
+        // Means exactly at the formula: no z-score, no error, the exact slopes and spread.
+        assert!(out.value("stationary_max_abs_z").unwrap() < 1e-9);
+        assert!(out.value("stationary_rel_error_max").unwrap() < 1e-12);
+        let slope = out.value("eta_slope_small").unwrap();
+        let exact = out.value("eta_slope_small_exact").unwrap();
+        assert!((slope - exact).abs() < 1e-9, "{slope} vs {exact}");
+        assert!((out.value("batch_slope").unwrap() + 1.0).abs() < 1e-9);
+        let spread = out.value("ball_over_temperature_rel_spread").unwrap();
+        let spread_exact = out.value("ball_over_temperature_rel_spread_exact").unwrap();
+        assert!((spread - spread_exact).abs() < 1e-9);
+        assert_eq!(
+            out.values["eta_slope_small_exact"].basis,
+            claim_spec::Basis::Computed
+        );
+        assert_eq!(
+            out.values["stationary_max_abs_z"].basis,
+            claim_spec::Basis::Measured
+        );
+        assert_eq!(out.tables["stationary-loss"].rows.len(), 8);
+        assert_eq!(m.samples(), 100);
+    }
+
+    #[test]
+    fn figures_show_every_batch_size() {
+        let (p, m) = hand_made();
+        let figures = ConfusionBall::figures(&p, &m).unwrap().into_map();
+        let figure = &figures["excess-loss"];
+        assert_eq!(figure.panels.len(), 2);
+        let claim_spec::figure::Panel::Curves(left) = &figure.panels[0] else {
+            panic!("not a curves panel")
+        };
+        assert_eq!(left.measured.len(), 2);
+        assert_eq!(left.measured[0].points.len(), 4);
+        assert!(left.theory[0].points.len() > 50);
+    }
+
+    #[test]
+    fn a_tiny_run_completes() {
+        // Two grid points at 2 replicas and short windows: the measurement runs and is finite.
+        let p = Params {
+            etas: vec![0.2, 0.3],
+            batch_sizes: vec![1, 4],
+            small_eta_h_max: 0.3,
+            average_relaxation_times: 2.0,
             ..Params::default()
         };
         let mut ctx = RunContext::new("confusion-ball", 3);
-        ctx.scale = 0.25;
-        let out = run(&p, &ctx).unwrap();
-        for name in [
-            "stationary_rel_error_max",
-            "eta_slope_small",
-            "batch_slope",
-            "ball_over_temperature_rel_spread",
-        ] {
-            assert!(out.metrics.contains_key(name), "{name}");
-        }
-        assert!((out.metrics["batch_slope"].value + 1.0).abs() < 0.1);
-        assert!((out.metrics["eta_slope_small"].value - 1.0).abs() < 0.3);
-        assert!(out.metrics["ball_times_temperature_max_over_min"].value > 100.0);
+        ctx.scale = 0.01;
+        let m = ConfusionBall::measure(&p, &ctx).unwrap();
+        assert_eq!(m.losses.len(), 8);
+        assert!(m.losses.iter().all(|l| l.is_finite() && *l > 0.0));
     }
 }

@@ -28,15 +28,9 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add_legacy("convergence-rates/confusion-ball", confusion_ball::run);
-    registry.add_legacy(
-        "convergence-rates/robbins-monro-schedules",
-        robbins_monro::run,
-    );
-    registry.add_legacy(
-        "convergence-rates/strongly-convex-rate",
-        strongly_convex::run,
-    );
+    registry.add::<confusion_ball::ConfusionBall>();
+    registry.add::<robbins_monro::RobbinsMonroSchedules>();
+    registry.add::<strongly_convex::StronglyConvexRate>();
     registry.add_legacy("convergence-rates/convex-rate", convex_rate::run);
     registry.add_legacy("convergence-rates/sgd-vs-gd-cost", sgd_vs_gd::run);
 }

@@ -112,7 +112,9 @@ mod tests {
     fn scalar_recursion_matches_monte_carlo() {
         // 40000 replicas, 50 steps of eta_t = 0.8 t^-0.6 from w_0 = 1: E[w^2] estimated with its
         // sample SE; a correct recursion is within 5 SE at each of 3 checkpoints (P(fail) ~ 2e-6).
-        let steps: Vec<f64> = (1..=50).map(|t| 0.8 * f64::from(t).powf(-0.6)).collect();
+        let steps: Vec<f64> = (1..=50)
+            .map(|t| 0.8 * sgd_sim::math::powf(f64::from(t), -0.6))
+            .collect();
         let e = scalar_second_moments(1.3, 0.5, 1.0, &steps);
         let streams = Streams::new(11);
         let reps = 40_000;

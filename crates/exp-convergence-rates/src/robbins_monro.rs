@@ -15,14 +15,15 @@
 
 use crate::recursions::scalar_second_moments;
 use crate::slopes::{deterministic_log_log_slope, log_checkpoints, log_log_slope, ratio_of_means};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{exp, powf};
-use sgd_sim::parallel::trajectories;
+use sgd_sim::parallel::cancellable_trajectories;
 use sgd_sim::rng::standard_normal;
 use sgd_sim::stats::mean_estimate;
 
@@ -181,188 +182,310 @@ impl ExperimentParams for Params {
     }
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A replica mean that vanishes (its logarithm is undefined) or a diverging trajectory.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let replicas = ctx.scaled(p.replicas).max(2);
-    let marks = p.checkpoints();
-    let window: Vec<usize> = (0..marks.len())
-        .filter(|&k| marks[k] >= p.fit_from)
-        .collect();
-    let window_t: Vec<f64> = window.iter().map(|&k| marks[k] as f64).collect();
-    let decades = p.decades();
-    let step_tables: Vec<Vec<f64>> = p
-        .schedules
-        .iter()
-        .map(|s| (1..=p.steps).map(|t| s.a * powf(t as f64, -s.p)).collect())
-        .collect();
-    let noise_variance = p.noise_std * p.noise_std;
-    let recursions: Vec<Vec<f64>> = step_tables
-        .iter()
-        .map(|etas| scalar_second_moments(p.curvature, noise_variance, p.initial * p.initial, etas))
-        .collect();
+/// The kind `convergence-rates/robbins-monro-schedules`.
+#[derive(Debug)]
+pub struct RobbinsMonroSchedules;
 
-    // Squared errors at the checkpoints, one row per (schedule, replica).
-    let rows = trajectories(
-        &streams,
-        "replica",
-        p.schedules.len() * replicas,
-        |i, rng| {
-            let etas = &step_tables[i / replicas];
-            let mut w = p.initial;
-            let mut recorded = Vec::with_capacity(marks.len());
-            let mut next = 0;
-            for (t, &eta) in etas.iter().enumerate() {
-                w -= eta * (p.curvature * w + p.noise_std * standard_normal(rng));
-                if next < marks.len() && t as u64 + 1 == marks[next] {
-                    recorded.push(w * w);
-                    next += 1;
-                }
-            }
-            recorded
-        },
-    );
-    if let Some(bad) = rows.iter().position(|r| r.iter().any(|v| !v.is_finite())) {
-        return Err(ExperimentError::Diverged {
-            step: p.steps,
-            reason: format!("replica {bad} left the finite numbers"),
-        });
+/// What the measure step produced: squared errors at the checkpoints.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Replicas per schedule (after `--scale`).
+    pub replicas: usize,
+    /// One row per (schedule, replica), schedule outer: w_t^2 at each checkpoint.
+    pub rows: Vec<Vec<f64>>,
+    /// Steps per replica.
+    pub steps: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.rows.len() as u64 * self.steps
+    }
+}
+
+impl Params {
+    /// eta_t = a t^-p for t = 1..=T, per schedule.
+    fn step_tables(&self) -> Vec<Vec<f64>> {
+        self.schedules
+            .iter()
+            .map(|s| {
+                (1..=self.steps)
+                    .map(|t| s.a * powf(t as f64, -s.p))
+                    .collect()
+            })
+            .collect()
     }
 
-    let mut out = Outcome::new();
-    let mut table = Table::new([
-        "schedule",
-        "a",
-        "p",
-        "t",
-        "error_sim",
-        "error_sim_lo",
-        "error_sim_hi",
-        "error_recursion",
-        "z",
-    ]);
-    let mut exponents = Table::new([
-        "schedule",
-        "a",
-        "p",
-        "exponent_recursion",
-        "exponent_sim",
-        "exponent_sim_lo",
-        "exponent_sim_hi",
-        "exponent_predicted",
-    ]);
-    let mut max_abs_z: f64 = 0.0;
-    let mut sim_max_abs_z: f64 = 0.0;
-    let mut series = Vec::new();
-    for (si, s) in p.schedules.iter().enumerate() {
-        let block = &rows[si * replicas..(si + 1) * replicas];
-        let recursion = &recursions[si];
-        let mut sim_points = Vec::with_capacity(marks.len());
-        for (k, &t) in marks.iter().enumerate() {
-            let values: Vec<f64> = block.iter().map(|r| r[k]).collect();
-            let e = mean_estimate(&values);
-            let exact = recursion[t as usize];
-            let z = e.z_score(exact);
-            if decades.contains(&t) {
-                max_abs_z = max_abs_z.max(z.abs());
-            }
-            let [lo, hi] = e.ci95();
-            table.push(row![
-                s.label.as_str(),
-                s.a,
-                s.p,
-                t,
-                e.value,
-                lo,
-                hi,
-                exact,
-                z
-            ]);
-            sim_points.push(Point::with_interval(
-                t as f64,
-                e.value,
-                [lo.max(e.value * 1e-3), hi],
-            ));
-        }
-        let exact_window: Vec<f64> = window
+    /// The exact second moments e_0..e_T, per schedule.
+    fn recursions(&self, step_tables: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let noise_variance = self.noise_std * self.noise_std;
+        step_tables
             .iter()
-            .map(|&k| recursion[marks[k] as usize])
+            .map(|etas| {
+                scalar_second_moments(
+                    self.curvature,
+                    noise_variance,
+                    self.initial * self.initial,
+                    etas,
+                )
+            })
+            .collect()
+    }
+
+    /// Indices of the checkpoints inside the fit window, and their steps.
+    fn window(&self, marks: &[u64]) -> (Vec<usize>, Vec<f64>) {
+        let window: Vec<usize> = (0..marks.len())
+            .filter(|&k| marks[k] >= self.fit_from)
             .collect();
-        let exponent = deterministic_log_log_slope(&window_t, &exact_window)?;
-        let sim_exponent = log_log_slope(&window_t, replicas, |r, j| block[r][window[j]])?;
-        sim_max_abs_z = sim_max_abs_z.max(sim_exponent.z_score(exponent).abs());
-        out.exact(&format!("exponent_{}", s.label), exponent);
-        out.estimate(&format!("sim_exponent_{}", s.label), sim_exponent);
-        let predicted = predicted_exponent(s.a * p.curvature, s.p);
-        let [lo, hi] = sim_exponent.ci95();
-        exponents.push(row![
+        let t = window.iter().map(|&k| marks[k] as f64).collect();
+        (window, t)
+    }
+}
+
+/// The theory every metric and figure of a run compares with, computed from the parameters.
+struct Theory {
+    marks: Vec<u64>,
+    window: Vec<usize>,
+    window_t: Vec<f64>,
+    decades: Vec<u64>,
+    step_tables: Vec<Vec<f64>>,
+    recursions: Vec<Vec<f64>>,
+}
+
+impl Theory {
+    fn new(p: &Params) -> Self {
+        let marks = p.checkpoints();
+        let (window, window_t) = p.window(&marks);
+        let step_tables = p.step_tables();
+        let recursions = p.recursions(&step_tables);
+        Self {
+            decades: p.decades(),
+            marks,
+            window,
+            window_t,
+            step_tables,
+            recursions,
+        }
+    }
+}
+
+/// The stall of a summable schedule: its level at T, the ratio e(T)/e(T/10), and the rigorous
+/// bracket of its limit from the tail sums of eta_t and eta_t^2.
+fn stall_metrics(
+    p: &Params,
+    th: &Theory,
+    si: usize,
+    block: &[Vec<f64>],
+    out: &mut Metrics,
+) -> Result<(), ExperimentError> {
+    let s = &p.schedules[si];
+    let marks = &th.marks;
+    let last = marks.len() - 1;
+    let tenth = marks.iter().rposition(|&t| t * 10 <= p.steps).unwrap_or(0);
+    let level = mean_estimate(&block.iter().map(|r| r[last]).collect::<Vec<_>>());
+    out.estimate(&format!("stall_level_{}", s.label), level);
+    let ratio = ratio_of_means(block.len(), |r| block[r][tenth], |r| block[r][last])?;
+    out.estimate(&format!("stall_ratio_{}", s.label), ratio);
+    let eta_t = th.step_tables[si][th.step_tables[si].len() - 1];
+    let tf = p.steps as f64;
+    let s1 = s.a * powf(tf, 1.0 - s.p) / (s.p - 1.0);
+    let s2 = s.a * s.a * powf(tf, 1.0 - 2.0 * s.p) / (2.0 * s.p - 1.0);
+    let recursion = &th.recursions[si];
+    let e_t = recursion[recursion.len() - 1];
+    let contraction = 1.0 - eta_t * p.curvature;
+    out.computed(
+        &format!("stall_limit_lower_{}", s.label),
+        e_t * exp(-2.0 * p.curvature * s1 / contraction),
+    );
+    out.computed(
+        &format!("stall_limit_upper_{}", s.label),
+        e_t + p.noise_std * p.noise_std * s2,
+    );
+    Ok(())
+}
+
+/// One schedule's rows of the error table and its exponents; returns the largest |z| at the
+/// decades and the z of the simulated exponent against the recursion's.
+fn schedule_metrics(
+    p: &Params,
+    th: &Theory,
+    si: usize,
+    block: &[Vec<f64>],
+    tables: &mut [Table; 2],
+    out: &mut Metrics,
+) -> Result<(f64, f64), ExperimentError> {
+    let s = &p.schedules[si];
+    let recursion = &th.recursions[si];
+    let mut max_abs_z: f64 = 0.0;
+    for (k, &t) in th.marks.iter().enumerate() {
+        let e = mean_estimate(&block.iter().map(|r| r[k]).collect::<Vec<_>>());
+        let exact = recursion[t as usize];
+        let z = e.z_score(exact);
+        if th.decades.contains(&t) {
+            max_abs_z = max_abs_z.max(z.abs());
+        }
+        let [lo, hi] = e.ci95();
+        tables[0].push(row![
             s.label.as_str(),
             s.a,
             s.p,
-            exponent,
-            sim_exponent.value,
+            t,
+            e.value,
             lo,
             hi,
-            predicted
+            exact,
+            z
         ]);
-        if s.p > 1.0 {
-            let last = marks.len() - 1;
-            let tenth = marks.iter().rposition(|&t| t * 10 <= p.steps).unwrap_or(0);
-            let level = mean_estimate(&block.iter().map(|r| r[last]).collect::<Vec<_>>());
-            out.estimate(&format!("stall_level_{}", s.label), level);
-            let ratio = ratio_of_means(replicas, |r| block[r][tenth], |r| block[r][last])?;
-            out.estimate(&format!("stall_ratio_{}", s.label), ratio);
-            let eta_t = step_tables[si][step_tables[si].len() - 1];
-            let tf = p.steps as f64;
-            let s1 = s.a * powf(tf, 1.0 - s.p) / (s.p - 1.0);
-            let s2 = s.a * s.a * powf(tf, 1.0 - 2.0 * s.p) / (2.0 * s.p - 1.0);
-            let e_t = recursion[recursion.len() - 1];
-            let contraction = 1.0 - eta_t * p.curvature;
-            out.exact(
-                &format!("stall_limit_lower_{}", s.label),
-                e_t * exp(-2.0 * p.curvature * s1 / contraction),
-            );
-            out.exact(
-                &format!("stall_limit_upper_{}", s.label),
-                e_t + noise_variance * s2,
-            );
-        }
-        series.push(Series {
-            label: format!("a = {}, p = {}", s.a, s.p),
-            kind: SeriesKind::Simulation,
-            color: si,
-            points: sim_points,
-        });
-        series.push(Series::from_xy(
-            "",
-            SeriesKind::Theory,
-            si,
-            log_checkpoints(1, p.steps, 20)
-                .into_iter()
-                .map(|t| (t as f64, recursion[t as usize])),
-        ));
     }
-    out.exact("recursion_max_abs_z", max_abs_z);
-    out.exact("sim_exponent_max_abs_z", sim_max_abs_z);
-    out.table("error", table);
-    out.table("exponents", exponents);
-    out.figure(
-        "error",
-        FigureSpec {
-            panels: vec![Panel {
-                title: "Squared error under eta_t = a t^-p (lines: exact recursion)".into(),
-                x: Axis::log("step t"),
-                y: Axis::log("E[w_t^2]"),
-                series,
-                labels: Vec::new(),
-            }],
-        },
-    );
-    out.samples = (p.schedules.len() * replicas) as u64 * p.steps;
-    Ok(out)
+    let exact_window: Vec<f64> = th
+        .window
+        .iter()
+        .map(|&k| recursion[th.marks[k] as usize])
+        .collect();
+    let exponent = deterministic_log_log_slope(&th.window_t, &exact_window)?;
+    let sim = log_log_slope(&th.window_t, block.len(), |r, j| block[r][th.window[j]])?;
+    out.computed(&format!("exponent_{}", s.label), exponent);
+    out.estimate(&format!("sim_exponent_{}", s.label), sim);
+    let [lo, hi] = sim.ci95();
+    tables[1].push(row![
+        s.label.as_str(),
+        s.a,
+        s.p,
+        exponent,
+        sim.value,
+        lo,
+        hi,
+        predicted_exponent(s.a * p.curvature, s.p)
+    ]);
+    if s.p > 1.0 {
+        stall_metrics(p, th, si, block, out)?;
+    }
+    Ok((max_abs_z, sim.z_score(exponent)))
+}
+
+fn tables() -> [Table; 2] {
+    [
+        Table::new([
+            "schedule",
+            "a",
+            "p",
+            "t",
+            "error_sim",
+            "error_sim_lo",
+            "error_sim_hi",
+            "error_recursion",
+            "z",
+        ]),
+        Table::new([
+            "schedule",
+            "a",
+            "p",
+            "exponent_recursion",
+            "exponent_sim",
+            "exponent_sim_lo",
+            "exponent_sim_hi",
+            "exponent_predicted",
+        ]),
+    ]
+}
+
+impl Experiment for RobbinsMonroSchedules {
+    const KIND: &'static str = "convergence-rates/robbins-monro-schedules";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let replicas = ctx.scaled(p.replicas).max(2);
+        let marks = p.checkpoints();
+        let step_tables = p.step_tables();
+        let rows = cancellable_trajectories(
+            &ctx.streams(),
+            "replica",
+            p.schedules.len() * replicas,
+            &ctx.cancel,
+            |i, rng| {
+                let etas = &step_tables[i / replicas];
+                let mut w = p.initial;
+                let mut recorded = Vec::with_capacity(marks.len());
+                let mut next = 0;
+                for (t, &eta) in etas.iter().enumerate() {
+                    w -= eta * (p.curvature * w + p.noise_std * standard_normal(rng));
+                    if next < marks.len() && t as u64 + 1 == marks[next] {
+                        recorded.push(w * w);
+                        next += 1;
+                    }
+                }
+                Ok::<_, ExperimentError>(recorded)
+            },
+        )?;
+        if let Some(bad) = rows.iter().position(|r| r.iter().any(|v| !v.is_finite())) {
+            return Err(ExperimentError::Diverged {
+                step: p.steps,
+                reason: format!("replica {bad} left the finite numbers"),
+            });
+        }
+        Ok(Measured {
+            replicas,
+            rows,
+            steps: p.steps,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let th = Theory::new(p);
+        let mut out = Metrics::new();
+        let mut tables = tables();
+        let mut max_abs_z: f64 = 0.0;
+        let mut sim_max_abs_z: f64 = 0.0;
+        for (si, block) in m.rows.chunks(m.replicas).enumerate() {
+            let (z, sim_z) = schedule_metrics(p, &th, si, block, &mut tables, &mut out)?;
+            max_abs_z = max_abs_z.max(z);
+            sim_max_abs_z = sim_max_abs_z.max(sim_z.abs());
+        }
+        out.measured("recursion_max_abs_z", max_abs_z);
+        out.measured("sim_exponent_max_abs_z", sim_max_abs_z);
+        let [error, exponents] = tables;
+        out.table("error", error);
+        out.table("exponents", exponents);
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let th = Theory::new(p);
+        let mut panel = CurvesPanel::new(
+            "Squared error under η_t = a t^−p (lines: exact recursion)",
+            Axis::log("step t"),
+            Axis::log("E[w_t²]"),
+        );
+        for (si, (s, block)) in p
+            .schedules
+            .iter()
+            .zip(m.rows.chunks(m.replicas))
+            .enumerate()
+        {
+            let points = (0..th.marks.len())
+                .map(|k| {
+                    let e = mean_estimate(&block.iter().map(|r| r[k]).collect::<Vec<_>>());
+                    let [lo, hi] = e.ci95();
+                    let t = th.marks[k] as f64;
+                    MeasuredPoint::with_ci(t, e.value, [lo.max(e.value * 1e-3), hi])
+                })
+                .collect();
+            let recursion = &th.recursions[si];
+            panel = panel
+                .measured(Points::new(format!("a = {}, p = {}", s.a, s.p), si, points))
+                .theory(Line::new(
+                    "",
+                    si,
+                    log_checkpoints(1, p.steps, 20)
+                        .into_iter()
+                        .map(|t| (t as f64, recursion[t as usize])),
+                ));
+        }
+        let mut figures = Figures::new();
+        figures.add("error", FigureData::single(panel));
+        Ok(figures)
+    }
 }
 
 /// The asymptotic exponent of e_t: -p for p < 1, -min(1, 2 a h) for p = 1, 0 for p > 1.
@@ -407,29 +530,75 @@ mod tests {
         assert_eq!(p.validate().unwrap_err().key, "steps");
     }
 
-    #[test]
-    fn small_run_produces_the_contract_metrics() {
+    /// A hand-made measurement: every replica's squared error equals the recursion's second
+    /// moment times 0.9 or 1.1 (alternating over checkpoints, the other replica the other way),
+    /// so every mean is exact with a 10% spread.
+    fn hand_made() -> (Params, Measured) {
         let p = Params {
             steps: 2000,
             fit_from: 200,
             ..Params::default()
         };
-        let mut ctx = RunContext::new("robbins-monro-schedules", 5);
-        ctx.scale = 0.1;
-        let out = run(&p, &ctx).unwrap();
-        for name in [
-            "exponent_p0_3",
-            "exponent_p0_6",
-            "exponent_p1_ah1",
-            "exponent_p1_ah0_25",
-            "stall_level_p1_5",
-        ] {
-            assert!(out.metrics.contains_key(name), "{name}");
+        let th = Theory::new(&p);
+        let mut rows = Vec::new();
+        for recursion in &th.recursions {
+            for r in 0..2 {
+                rows.push(
+                    th.marks
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &t)| {
+                            let factor = if (k + r).is_multiple_of(2) { 0.9 } else { 1.1 };
+                            factor * recursion[t as usize]
+                        })
+                        .collect(),
+                );
+            }
         }
+        let m = Measured {
+            replicas: 2,
+            rows,
+            steps: p.steps,
+        };
+        (p, m)
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let (p, m) = hand_made();
+        let out = RobbinsMonroSchedules::metrics(&p, &m).unwrap();
+        // Means at the recursion: no z-score, simulated exponents equal the recursion's.
+        assert!(out.value("recursion_max_abs_z").unwrap() < 1e-9);
+        assert!(out.value("sim_exponent_max_abs_z").unwrap() < 1e-6);
         // a h = 1, p = 1: e_t = s^2 / t exactly, so the recursion's exponent is -1 to rounding.
-        assert!((out.metrics["exponent_p1_ah1"].value + 1.0).abs() < 1e-9);
-        let lower = out.metrics["stall_limit_lower_p1_5"].value;
-        let upper = out.metrics["stall_limit_upper_p1_5"].value;
+        assert!((out.value("exponent_p1_ah1").unwrap() + 1.0).abs() < 1e-9);
+        let lower = out.value("stall_limit_lower_p1_5").unwrap();
+        let upper = out.value("stall_limit_upper_p1_5").unwrap();
         assert!(lower > 0.0 && lower <= upper);
+        assert_eq!(
+            out.values["exponent_p0_3"].basis,
+            claim_spec::Basis::Computed
+        );
+        assert_eq!(
+            out.values["sim_exponent_p0_3"].basis,
+            claim_spec::Basis::Measured
+        );
+        assert_eq!(out.tables["exponents"].rows.len(), 5);
+        assert_eq!(m.samples(), 10 * 2000);
+        let figures = RobbinsMonroSchedules::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["error"].panels.len(), 1);
+    }
+
+    #[test]
+    fn a_tiny_run_completes() {
+        let p = Params {
+            steps: 200,
+            fit_from: 20,
+            replicas: 2,
+            ..Params::default()
+        };
+        let m = RobbinsMonroSchedules::measure(&p, &RunContext::new("rm", 5)).unwrap();
+        assert_eq!(m.rows.len(), 10);
+        assert_eq!(m.rows[0].len(), p.checkpoints().len());
     }
 }

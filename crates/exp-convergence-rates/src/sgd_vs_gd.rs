@@ -379,7 +379,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             let curve = (0..=p.gd_max_steps).map(|s| {
                 0.5 * spectrum
                     .iter()
-                    .map(|l| l * initial * (1.0 - eta * l).powi(2 * s as i32))
+                    .map(|l| l * initial * sgd_sim::math::powi(1.0 - eta * l, 2 * s as i32))
                     .sum::<f64>()
             });
             if let Some(s) = crossing(curve, target) {
@@ -462,7 +462,8 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         ));
         // Ratio of independent estimates: relative SEs add in quadrature.
         let ratio = gd_cost.value / sgd.value;
-        let rel = ((gd.se / gd.value).powi(2) + (sgd.se / sgd.value).powi(2)).sqrt();
+        let (rg, rs) = (gd.se / gd.value, sgd.se / sgd.value);
+        let rel = (rg * rg + rs * rs).sqrt();
         ratio_at_max = Some(Estimate {
             value: ratio,
             se: ratio * rel,
@@ -567,7 +568,8 @@ mod tests {
         // per step; the grid contains eta = 2k/((grid+1) lambda_max), including 1 for grid = 99.
         let hessian = [1.0, 0.0, 0.0, 0.5];
         let rhs = [1.0, 0.5];
-        let excess_of = |w: &[f64]| 0.5 * ((w[0] - 1.0).powi(2) + 0.5 * (w[1] - 1.0).powi(2));
+        let excess_of =
+            |w: &[f64]| 0.5 * ((w[0] - 1.0) * (w[0] - 1.0) + 0.5 * (w[1] - 1.0) * (w[1] - 1.0));
         let (steps, eta) = gd_best_steps(&hessian, &rhs, 1.0, excess_of, 1e-6, 99, 1000).unwrap();
         assert!(eta > 1.0, "{eta}");
         assert!(steps < 12.0, "{steps}");

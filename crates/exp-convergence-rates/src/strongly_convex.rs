@@ -14,16 +14,17 @@
 
 use crate::recursions::{StreamingLeastSquares, geometric_curvatures};
 use crate::slopes::{deterministic_log_log_slope, log_checkpoints, log_log_slope};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::powf;
-use sgd_sim::parallel::trajectories;
-use sgd_sim::rng::standard_normal;
-use sgd_sim::stats::{Estimate, mean_estimate};
+use sgd_sim::parallel::cancellable_trajectories;
+use sgd_sim::rng::{Stream, standard_normal};
+use sgd_sim::stats::mean_estimate;
 
 /// Parameters of `convergence-rates/strongly-convex-rate`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -152,246 +153,316 @@ impl ExperimentParams for Params {
 }
 
 /// One replica's record at the checkpoints: the excess loss and delta_1^2 (the mu direction).
-struct Record {
-    loss: Vec<f64>,
-    slowest: Vec<f64>,
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// The excess loss (1/2) sum_i h_i delta_i^2 at each checkpoint.
+    pub loss: Vec<f64>,
+    /// delta_1^2, the error along the flattest direction h = mu, at each checkpoint.
+    pub slowest: Vec<f64>,
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A diverging trajectory or a vanishing replica mean.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let replicas = ctx.scaled(p.replicas).max(2);
-    let model = p.model();
-    let d = p.dim;
-    let root: Vec<f64> = model.curvatures.iter().map(|h| h.sqrt()).collect();
-    let marks = p.checkpoints();
-    let window: Vec<usize> = (0..marks.len())
-        .filter(|&k| marks[k] >= p.fit_from)
-        .collect();
-    let window_t: Vec<f64> = window.iter().map(|&k| marks[k] as f64).collect();
-    let constants = p.step_constants();
+/// The kind `convergence-rates/strongly-convex-rate`.
+#[derive(Debug)]
+pub struct StronglyConvexRate;
 
-    let records = trajectories(&streams, "replica", 2 * replicas, |i, rng| {
-        let a = constants[i / replicas];
-        let mut delta = vec![p.initial_error; d];
-        let mut x = vec![0.0; d];
-        let mut record = Record {
-            loss: Vec::with_capacity(marks.len()),
-            slowest: Vec::with_capacity(marks.len()),
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Replicas per schedule (after `--scale`).
+    pub replicas: usize,
+    /// One record per (schedule, replica), schedule outer (a = 1/mu, then 1/(factor mu)).
+    pub records: Vec<Record>,
+    /// Steps per replica.
+    pub steps: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.records.len() as u64 * self.steps
+    }
+}
+
+/// The names of the two schedules, in metric names.
+const NAMES: [&str; 2] = ["correct_mu", "overestimated_mu"];
+
+/// The exact recursion of both schedules, to the horizon: values at the checkpoints, on a dense
+/// log grid, and at a tenth of the horizon and at the horizon.
+struct Theory {
+    marks: Vec<u64>,
+    window: Vec<usize>,
+    window_t: Vec<f64>,
+    loss: [Vec<f64>; 2],
+    slowest: [Vec<f64>; 2],
+    dense: [Vec<(f64, f64)>; 2],
+    late_from: u64,
+    late: [(f64, f64); 2],
+}
+
+impl Theory {
+    fn new(p: &Params) -> Self {
+        let model = p.model();
+        let marks = p.checkpoints();
+        let window: Vec<usize> = (0..marks.len())
+            .filter(|&k| marks[k] >= p.fit_from)
+            .collect();
+        let window_t = window.iter().map(|&k| marks[k] as f64).collect();
+        let dense_t = log_checkpoints(1, p.recursion_horizon, 20);
+        let late_from = p.recursion_horizon / 10;
+        let mut th = Self {
+            loss: [vec![0.0; marks.len()], vec![0.0; marks.len()]],
+            slowest: [vec![0.0; marks.len()], vec![0.0; marks.len()]],
+            dense: [Vec::new(), Vec::new()],
+            late: [(0.0, 0.0); 2],
+            late_from,
+            marks,
+            window,
+            window_t,
         };
-        let mut next = 0;
-        for t in 0..p.steps {
-            let eta = a / (t as f64 + p.t0);
-            let mut residual = -p.label_noise * standard_normal(rng);
-            for j in 0..d {
-                x[j] = root[j] * standard_normal(rng);
-                residual += x[j] * delta[j];
+        for (s, &a) in p.step_constants().iter().enumerate() {
+            let mut m = vec![p.initial_error * p.initial_error; p.dim];
+            let (mut k, mut kd) = (0, 0);
+            for t in 0..p.recursion_horizon {
+                model.step(&mut m, a / (t as f64 + p.t0));
+                let step = t + 1;
+                if k < th.marks.len() && step == th.marks[k] {
+                    th.loss[s][k] = model.excess_loss(&m);
+                    th.slowest[s][k] = m[0];
+                    k += 1;
+                }
+                if kd < dense_t.len() && step == dense_t[kd] {
+                    th.dense[s].push((step as f64, model.excess_loss(&m)));
+                    kd += 1;
+                }
+                if step == late_from {
+                    th.late[s].0 = model.excess_loss(&m);
+                }
             }
-            for j in 0..d {
-                delta[j] -= eta * residual * x[j];
-            }
-            if next < marks.len() && t + 1 == marks[next] {
-                record.loss.push(
-                    0.5 * model
-                        .curvatures
-                        .iter()
-                        .zip(&delta)
-                        .map(|(h, v)| h * v * v)
-                        .sum::<f64>(),
-                );
-                record.slowest.push(delta[0] * delta[0]);
-                next += 1;
-            }
+            th.late[s].1 = model.excess_loss(&m);
         }
-        record
-    });
-    if records
-        .iter()
-        .any(|r| r.loss.iter().any(|v| !v.is_finite()))
-    {
-        return Err(ExperimentError::Diverged {
-            step: p.steps,
-            reason: "a replica's loss left the finite numbers".into(),
-        });
+        th
     }
+}
 
-    // Exact recursion, to the horizon; values kept at the checkpoints and on a dense log grid.
-    let dense = log_checkpoints(1, p.recursion_horizon, 20);
-    let mut exact_loss = vec![vec![0.0; marks.len()]; 2];
-    let mut exact_slowest = vec![vec![0.0; marks.len()]; 2];
-    let mut exact_dense: [Vec<(f64, f64)>; 2] = [Vec::new(), Vec::new()];
-    let late_from = p.recursion_horizon / 10;
-    let mut late = [(0.0, 0.0); 2];
-    for (s, &a) in constants.iter().enumerate() {
-        let mut m = vec![p.initial_error * p.initial_error; d];
-        let (mut k, mut kd) = (0, 0);
-        for t in 0..p.recursion_horizon {
-            model.step(&mut m, a / (t as f64 + p.t0));
-            let step = t + 1;
-            if k < marks.len() && step == marks[k] {
-                exact_loss[s][k] = model.excess_loss(&m);
-                exact_slowest[s][k] = m[0];
-                k += 1;
-            }
-            if kd < dense.len() && step == dense[kd] {
-                exact_dense[s].push((step as f64, model.excess_loss(&m)));
-                kd += 1;
-            }
-            if step == late_from {
-                late[s].0 = model.excess_loss(&m);
-            }
+/// One replica of SGD on streaming least squares with eta_t = a / (t + t0).
+fn replica(p: &Params, a: f64, root: &[f64], marks: &[u64], rng: &mut Stream) -> Record {
+    let d = p.dim;
+    let model = p.model();
+    let mut delta = vec![p.initial_error; d];
+    let mut x = vec![0.0; d];
+    let mut record = Record {
+        loss: Vec::with_capacity(marks.len()),
+        slowest: Vec::with_capacity(marks.len()),
+    };
+    let mut next = 0;
+    for t in 0..p.steps {
+        let eta = a / (t as f64 + p.t0);
+        let mut residual = -p.label_noise * standard_normal(rng);
+        for j in 0..d {
+            x[j] = root[j] * standard_normal(rng);
+            residual += x[j] * delta[j];
         }
-        late[s].1 = model.excess_loss(&m);
+        for j in 0..d {
+            delta[j] -= eta * residual * x[j];
+        }
+        if next < marks.len() && t + 1 == marks[next] {
+            record.loss.push(
+                0.5 * model
+                    .curvatures
+                    .iter()
+                    .zip(&delta)
+                    .map(|(h, v)| h * v * v)
+                    .sum::<f64>(),
+            );
+            record.slowest.push(delta[0] * delta[0]);
+            next += 1;
+        }
     }
+    record
+}
 
-    let mut out = Outcome::new();
-    let names = ["correct_mu", "overestimated_mu"];
-    let mut table = Table::new([
-        "schedule",
-        "a",
-        "t",
-        "loss_sim",
-        "loss_sim_lo",
-        "loss_sim_hi",
-        "loss_recursion",
-        "z",
-        "slowest_sim",
-        "slowest_recursion",
-    ]);
+/// One schedule's table rows, slopes and recursion slopes; returns the largest |z| against the
+/// recursion at the checkpoints t >= 10.
+fn schedule_metrics(
+    p: &Params,
+    th: &Theory,
+    s: usize,
+    block: &[Record],
+    table: &mut Table,
+    out: &mut Metrics,
+) -> Result<f64, ExperimentError> {
+    let name = NAMES[s];
+    let constants = p.step_constants();
     let mut max_abs_z: f64 = 0.0;
-    let mut series = Vec::new();
-    let mut slopes: Vec<Estimate> = Vec::new();
-    for (s, name) in names.iter().enumerate() {
-        let block = &records[s * replicas..(s + 1) * replicas];
-        let mut points = Vec::with_capacity(marks.len());
-        for (k, &t) in marks.iter().enumerate() {
-            let e = mean_estimate(&block.iter().map(|r| r.loss[k]).collect::<Vec<_>>());
-            let slow = mean_estimate(&block.iter().map(|r| r.slowest[k]).collect::<Vec<_>>());
-            let z = e.z_score(exact_loss[s][k]);
-            if t >= 10 {
-                max_abs_z = max_abs_z.max(z.abs());
-            }
-            let [lo, hi] = e.ci95();
-            table.push(row![
-                *name,
-                constants[s],
-                t,
-                e.value,
-                lo,
-                hi,
-                exact_loss[s][k],
-                z,
-                slow.value,
-                exact_slowest[s][k]
-            ]);
-            points.push(Point::with_interval(t as f64, e.value, [lo, hi]));
+    for (k, &t) in th.marks.iter().enumerate() {
+        let e = mean_estimate(&block.iter().map(|r| r.loss[k]).collect::<Vec<_>>());
+        let slow = mean_estimate(&block.iter().map(|r| r.slowest[k]).collect::<Vec<_>>());
+        let z = e.z_score(th.loss[s][k]);
+        if t >= 10 {
+            max_abs_z = max_abs_z.max(z.abs());
         }
-        let slope = log_log_slope(&window_t, replicas, |r, j| block[r].loss[window[j]])?;
-        let exact_window: Vec<f64> = window.iter().map(|&k| exact_loss[s][k]).collect();
-        let exact_slope = deterministic_log_log_slope(&window_t, &exact_window)?;
-        out.estimate(&format!("slope_{name}"), slope);
-        out.exact(&format!("slope_{name}_recursion"), exact_slope);
-        out.exact(
-            &format!("slope_{name}_vs_recursion_z"),
-            slope.z_score(exact_slope),
-        );
-        slopes.push(slope);
-        let slowest = log_log_slope(&window_t, replicas, |r, j| block[r].slowest[window[j]])?;
-        let exact_slowest_window: Vec<f64> = window.iter().map(|&k| exact_slowest[s][k]).collect();
-        out.estimate(&format!("slope_{name}_slowest_direction"), slowest);
-        out.exact(
-            &format!("slope_{name}_slowest_direction_recursion"),
-            deterministic_log_log_slope(&window_t, &exact_slowest_window)?,
-        );
-        let late_slope = deterministic_log_log_slope(
-            &[late_from as f64, p.recursion_horizon as f64],
-            &[late[s].0, late[s].1],
-        )?;
-        out.exact(&format!("slope_{name}_recursion_late"), late_slope);
-        out.exact(
-            &format!("predicted_asymptotic_slope_{name}"),
-            -(2.0 * constants[s] * p.mu).min(1.0),
-        );
-        series.push(Series {
-            label: if s == 0 {
-                format!("a = 1/mu = {}", constants[s])
-            } else {
-                format!("a = 1/({} mu) = {}", p.mu_overestimate, constants[s])
-            },
-            kind: SeriesKind::Simulation,
-            color: s,
-            points,
-        });
-        series.push(Series::from_xy(
-            "",
-            SeriesKind::Theory,
-            s,
-            exact_dense[s]
-                .iter()
-                .copied()
-                .filter(|&(t, _)| t <= p.steps as f64),
-        ));
+        let [lo, hi] = e.ci95();
+        table.push(row![
+            name,
+            constants[s],
+            t,
+            e.value,
+            lo,
+            hi,
+            th.loss[s][k],
+            z,
+            slow.value,
+            th.slowest[s][k]
+        ]);
     }
-    out.exact("recursion_max_abs_z", max_abs_z);
-
-    // Guides: T^-1 and T^-(2 a mu) through the recursion at the end of the window.
-    let end = marks.len() - 1;
-    let tf = p.steps as f64;
-    for (s, color) in [(0usize, 6usize), (1, 6)] {
-        let exponent = -(2.0 * constants[s] * p.mu).min(1.0);
-        let anchor = exact_loss[s][end];
-        series.push(Series::from_xy(
-            if s == 0 { "T^-1, T^-1/2" } else { "" },
-            SeriesKind::Guide,
-            color,
-            [p.fit_from as f64, tf]
-                .into_iter()
-                .map(|t| (t, anchor * powf(t / tf, exponent))),
-        ));
-    }
-    let late_series: Vec<Series> = exact_dense
-        .iter()
-        .enumerate()
-        .map(|(s, curve)| {
-            Series::from_xy(
-                if s == 0 {
-                    "a = 1/mu".to_owned()
-                } else {
-                    format!("a = 1/({} mu)", p.mu_overestimate)
-                },
-                SeriesKind::Theory,
-                s,
-                curve.iter().copied(),
-            )
-        })
-        .collect();
-    out.table("suboptimality", table);
-    out.figure(
-        "suboptimality",
-        FigureSpec {
-            panels: vec![
-                Panel {
-                    title: "Simulation and exact recursion".into(),
-                    x: Axis::log("step T"),
-                    y: Axis::log("E f(w_T) - f*"),
-                    series,
-                    labels: Vec::new(),
-                },
-                Panel {
-                    title: "Exact recursion, longer horizon".into(),
-                    x: Axis::log("step T"),
-                    y: Axis::log("E f(w_T) - f*"),
-                    series: late_series,
-                    labels: Vec::new(),
-                },
-            ],
-        },
+    let (window, window_t) = (&th.window, &th.window_t);
+    let slope = log_log_slope(window_t, block.len(), |r, j| block[r].loss[window[j]])?;
+    let exact_window: Vec<f64> = window.iter().map(|&k| th.loss[s][k]).collect();
+    let exact_slope = deterministic_log_log_slope(window_t, &exact_window)?;
+    out.estimate(&format!("slope_{name}"), slope);
+    out.computed(&format!("slope_{name}_recursion"), exact_slope);
+    out.measured(
+        &format!("slope_{name}_vs_recursion_z"),
+        slope.z_score(exact_slope),
     );
-    out.samples = 2 * replicas as u64 * p.steps;
-    Ok(out)
+    let slowest = log_log_slope(window_t, block.len(), |r, j| block[r].slowest[window[j]])?;
+    let exact_slowest: Vec<f64> = window.iter().map(|&k| th.slowest[s][k]).collect();
+    out.estimate(&format!("slope_{name}_slowest_direction"), slowest);
+    out.computed(
+        &format!("slope_{name}_slowest_direction_recursion"),
+        deterministic_log_log_slope(window_t, &exact_slowest)?,
+    );
+    let late_slope = deterministic_log_log_slope(
+        &[th.late_from as f64, p.recursion_horizon as f64],
+        &[th.late[s].0, th.late[s].1],
+    )?;
+    out.computed(&format!("slope_{name}_recursion_late"), late_slope);
+    out.computed(
+        &format!("predicted_asymptotic_slope_{name}"),
+        -(2.0 * constants[s] * p.mu).min(1.0),
+    );
+    Ok(max_abs_z)
+}
+
+impl Experiment for StronglyConvexRate {
+    const KIND: &'static str = "convergence-rates/strongly-convex-rate";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let replicas = ctx.scaled(p.replicas).max(2);
+        let root: Vec<f64> = p.model().curvatures.iter().map(|h| h.sqrt()).collect();
+        let marks = p.checkpoints();
+        let constants = p.step_constants();
+        let records = cancellable_trajectories(
+            &ctx.streams(),
+            "replica",
+            2 * replicas,
+            &ctx.cancel,
+            |i, rng| {
+                Ok::<_, ExperimentError>(replica(p, constants[i / replicas], &root, &marks, rng))
+            },
+        )?;
+        if records
+            .iter()
+            .any(|r| r.loss.iter().any(|v| !v.is_finite()))
+        {
+            return Err(ExperimentError::Diverged {
+                step: p.steps,
+                reason: "a replica's loss left the finite numbers".into(),
+            });
+        }
+        Ok(Measured {
+            replicas,
+            records,
+            steps: p.steps,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let th = Theory::new(p);
+        let mut out = Metrics::new();
+        let mut table = Table::new([
+            "schedule",
+            "a",
+            "t",
+            "loss_sim",
+            "loss_sim_lo",
+            "loss_sim_hi",
+            "loss_recursion",
+            "z",
+            "slowest_sim",
+            "slowest_recursion",
+        ]);
+        let mut max_abs_z: f64 = 0.0;
+        for (s, block) in m.records.chunks(m.replicas).enumerate() {
+            max_abs_z = max_abs_z.max(schedule_metrics(p, &th, s, block, &mut table, &mut out)?);
+        }
+        out.measured("recursion_max_abs_z", max_abs_z);
+        out.table("suboptimality", table);
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("suboptimality", suboptimality_figure(p, m, &Theory::new(p)));
+        Ok(figures)
+    }
+}
+
+/// The schedule's legend name.
+fn schedule_label(p: &Params, s: usize) -> String {
+    if s == 0 {
+        "a = 1/μ".to_owned()
+    } else {
+        format!("a = 1/({} μ)", p.mu_overestimate)
+    }
+}
+
+/// Simulation against the recursion over the run, and the recursion alone to the horizon.
+fn suboptimality_figure(p: &Params, m: &Measured, th: &Theory) -> FigureData {
+    let mut left = CurvesPanel::new(
+        "Simulation and exact recursion",
+        Axis::log("step T"),
+        Axis::log("E f(w_T) − f*"),
+    );
+    let mut right = CurvesPanel::new(
+        "Exact recursion, longer horizon",
+        Axis::log("step T"),
+        Axis::log("E f(w_T) − f*"),
+    );
+    let constants = p.step_constants();
+    let end = th.marks.len() - 1;
+    let tf = p.steps as f64;
+    for (s, block) in m.records.chunks(m.replicas).enumerate() {
+        let points = (0..th.marks.len())
+            .map(|k| {
+                let e = mean_estimate(&block.iter().map(|r| r.loss[k]).collect::<Vec<_>>());
+                MeasuredPoint::with_ci(th.marks[k] as f64, e.value, e.ci95())
+            })
+            .collect();
+        let exponent = -(2.0 * constants[s] * p.mu).min(1.0);
+        let anchor = th.loss[s][end];
+        left = left
+            .measured(Points::new(schedule_label(p, s), s, points))
+            .theory(Line::new(
+                "",
+                s,
+                th.dense[s].iter().copied().filter(|&(t, _)| t <= tf),
+            ))
+            .guide(Line::new(
+                if s == 0 { "T^−1, T^−1/2" } else { "" },
+                6,
+                [p.fit_from as f64, tf]
+                    .into_iter()
+                    .map(|t| (t, anchor * powf(t / tf, exponent))),
+            ));
+        right = right.theory(Line::new(
+            schedule_label(p, s),
+            s,
+            th.dense[s].iter().copied(),
+        ));
+    }
+    FigureData::stacked(vec![left.into(), right.into()])
 }
 
 #[cfg(test)]
@@ -413,22 +484,73 @@ mod tests {
         assert_eq!(p.validate().unwrap_err().key, "recursion_horizon");
     }
 
-    #[test]
-    fn small_run_produces_the_contract_metrics() {
+    /// A small configuration and a hand-made measurement: each replica is the recursion times
+    /// 0.9 or 1.1, alternating over checkpoints (the other replica the other way), so every mean
+    /// is exactly the recursion's value.
+    fn hand_made() -> (Params, Measured) {
         let p = Params {
             steps: 2000,
             fit_from: 200,
             recursion_horizon: 20_000,
             ..Params::default()
         };
-        let mut ctx = RunContext::new("strongly-convex-rate", 9);
-        ctx.scale = 0.1;
-        let out = run(&p, &ctx).unwrap();
-        for name in ["slope_correct_mu", "slope_overestimated_mu"] {
-            assert!(out.metrics.contains_key(name), "{name}");
+        let th = Theory::new(&p);
+        let mut records = Vec::new();
+        for s in 0..2 {
+            for r in 0..2 {
+                let f = |k: usize| if (k + r).is_multiple_of(2) { 0.9 } else { 1.1 };
+                records.push(Record {
+                    loss: (0..th.marks.len()).map(|k| f(k) * th.loss[s][k]).collect(),
+                    slowest: (0..th.marks.len())
+                        .map(|k| f(k) * th.slowest[s][k])
+                        .collect(),
+                });
+            }
+        }
+        let m = Measured {
+            replicas: 2,
+            records,
+            steps: p.steps,
+        };
+        (p, m)
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let (p, m) = hand_made();
+        let out = StronglyConvexRate::metrics(&p, &m).unwrap();
+        assert!(out.value("recursion_max_abs_z").unwrap() < 1e-9);
+        for name in NAMES {
+            let sim = out.value(&format!("slope_{name}")).unwrap();
+            let exact = out.value(&format!("slope_{name}_recursion")).unwrap();
+            assert!((sim - exact).abs() < 1e-9, "{name}: {sim} vs {exact}");
         }
         // With a mu = 1 the recursion's slope over [200, 2000] is near -1 (bias terms decay
         // as t^-2 or faster; the noise term is 1/t up to O(t0/t)).
-        assert!((out.metrics["slope_correct_mu_recursion"].value + 1.0).abs() < 0.1);
+        assert!((out.value("slope_correct_mu_recursion").unwrap() + 1.0).abs() < 0.1);
+        assert_eq!(
+            out.values["slope_correct_mu_recursion"].basis,
+            claim_spec::Basis::Computed
+        );
+        assert_eq!(
+            out.tables["suboptimality"].rows.len(),
+            2 * p.checkpoints().len()
+        );
+        let figures = StronglyConvexRate::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["suboptimality"].panels.len(), 2);
+    }
+
+    #[test]
+    fn a_tiny_run_completes() {
+        let p = Params {
+            steps: 200,
+            fit_from: 20,
+            replicas: 2,
+            recursion_horizon: 200,
+            ..Params::default()
+        };
+        let m = StronglyConvexRate::measure(&p, &RunContext::new("sc", 9)).unwrap();
+        assert_eq!(m.records.len(), 4);
+        assert_eq!(m.samples(), 800);
     }
 }

@@ -21,16 +21,19 @@
 use crate::chains::{BinCounts, groups, run_group};
 use crate::landscape::{CompressedDoubleWell, Diffusion};
 use crate::stationary::{DensityGrid, EulerChainLaw};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind, TextLabel};
+use claim_spec::figure::{
+    Axis, Bins, CategoriesPanel, CategorySeries, FigureData, HistogramPanel, Line, Value,
+};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::parallel::map_indexed;
 use sgd_sim::potential::Potential;
 use sgd_sim::rng::uniform01;
-use sgd_sim::stats::mean_estimate;
+use sgd_sim::stats::{Estimate, mean_estimate};
 
 /// Parameters of `flat-minima/flat-basin-occupancy`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -144,28 +147,70 @@ const KINK_STEP: f64 = 0.01;
 /// Intervals of the stationary-density quadrature (h = 5e-4, far below the noise width 0.01..).
 const QUADRATURE_INTERVALS: usize = 12_000;
 
-/// One noise model's measurement.
-struct Model {
-    name: &'static str,
-    diffusion: Diffusion,
-    density: DensityGrid,
-    p_theory: f64,
-    p_chain: f64,
-    per_chain: Vec<f64>,
-    histogram: Vec<f64>,
+/// The kind `flat-minima/flat-basin-occupancy`.
+#[derive(Debug)]
+pub struct FlatBasinOccupancy;
+
+/// One noise model's measurement, with its theory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// The model's name.
+    pub name: &'static str,
+    /// Its diffusion D(w).
+    pub diffusion: Diffusion,
+    /// Its continuum stationary density (Gibbs or Ito), by quadrature.
+    pub density: DensityGrid,
+    /// The continuum occupancy of w > 0 (computed).
+    pub p_theory: f64,
+    /// The occupancy of w > 0 under the exact law of the Euler chain at eta (computed).
+    pub p_chain: f64,
+    /// Per chain: the fraction of recorded states with w >= 0.
+    pub per_chain: Vec<f64>,
+    /// Pooled histogram counts per bin of `range`.
+    pub counts: Vec<u64>,
+    /// All states counted (inside and outside the range).
+    pub total: u64,
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A diverged chain, or a failed quadrature or linear solve.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let potential = CompressedDoubleWell {
-        compression: p.compression,
-    };
+impl Model {
+    fn estimate(&self) -> Estimate {
+        mean_estimate(&self.per_chain)
+    }
+
+    fn histogram(&self, width: f64) -> Vec<f64> {
+        self.counts
+            .iter()
+            .map(|&c| c as f64 / self.total as f64 / width)
+            .collect()
+    }
+
+    /// The theory density on the quadrature grid, read at the nearest node (h = 5e-4).
+    fn theory_density(&self, w: f64) -> f64 {
+        let d = &self.density;
+        let k = ((w - d.lo) / d.step).round() as usize;
+        d.density[k.min(d.density.len() - 1)]
+    }
+}
+
+/// What the measure step produced: the isotropic model, then the curvature-dependent one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The two noise models.
+    pub models: Vec<Model>,
+    /// Recorded plus burn-in steps of all chains.
+    pub steps: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.steps
+    }
+}
+
+/// The two noise models of the claim.
+fn diffusions(p: &Params) -> [(&'static str, Diffusion); 2] {
     let t = p.temperature;
-    let volume_factor = 1.0 / (1.0 + p.compression);
-    let diffusions = [
+    [
         ("isotropic", Diffusion::Constant { temperature: t }),
         (
             "curvature-dependent",
@@ -175,24 +220,55 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 width: p.noise_width,
             },
         ),
-    ];
-    let densities = [
-        DensityGrid::gibbs(&potential, t, -DOMAIN, DOMAIN, QUADRATURE_INTERVALS)?,
-        DensityGrid::ito(
-            &potential,
-            &diffusions[1].1,
-            -DOMAIN,
-            DOMAIN,
-            QUADRATURE_INTERVALS,
-        )?,
-    ];
-    let laws = map_indexed(2, |m| {
-        EulerChainLaw::solve_with_step(&potential, &diffusions[m].1, p.eta, DOMAIN, KINK_STEP)
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>, _>>()?;
+    ]
+}
 
-    let chains = ctx.scaled(p.chains).max(4);
+/// Runs one group of up to four chains of one noise model.
+fn run_chain_group(
+    p: &Params,
+    potential: &CompressedDoubleWell,
+    diffusion: Diffusion,
+    w: &mut [f64],
+    rngs: &mut [sgd_sim::rng::Stream],
+    bins: &mut [BinCounts],
+) -> Result<(), crate::chains::ChainDiverged> {
+    let eta = p.eta;
+    match diffusion {
+        Diffusion::Constant { temperature } => {
+            let noise = (2.0 * eta * temperature).sqrt();
+            run_group(w, rngs, bins, p.burn_in, p.steps, 1e3, |w, xi| {
+                w - eta * potential.derivative(w) + noise * xi
+            })
+        }
+        Diffusion::Logistic {
+            temperature,
+            gain,
+            width,
+        } => {
+            // 2 eta D(w) = 2 eta T + 2 eta T g / (1 + e^(-w/s)), branch-free: e^(-w/s) over-
+            // or underflows to inf or 0 far out, where the logistic is 0 or 1 exactly.
+            let base = 2.0 * eta * temperature;
+            let raise = base * gain;
+            let rate = -1.0 / width;
+            run_group(w, rngs, bins, p.burn_in, p.steps, 1e3, |w, xi| {
+                w - eta * potential.derivative(w)
+                    + (base + raise / (1.0 + sgd_sim::math::exp(w * rate))).sqrt() * xi
+            })
+        }
+    }
+}
+
+/// Runs every chain of both models: per model, the chains' counts in index order.
+fn run_chains(
+    p: &Params,
+    ctx: &RunContext,
+    densities: &[DensityGrid; 2],
+    chains: usize,
+) -> Result<Vec<Vec<BinCounts>>, ExperimentError> {
+    let potential = CompressedDoubleWell {
+        compression: p.compression,
+    };
+    let models = diffusions(p);
     let chain_groups = groups(chains, 4);
     let tasks: Vec<(usize, usize, usize)> = (0..2)
         .flat_map(|m| {
@@ -204,6 +280,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let streams = ctx.streams();
     let [lo, hi] = p.range;
     let results = map_indexed(tasks.len(), |task| {
+        ctx.check_cancelled()?;
         let (m, first, size) = tasks[task];
         let mut rngs: Vec<_> = (first..first + size)
             .map(|c| streams.stream("chain", (m * chains + c) as u64))
@@ -213,150 +290,94 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             .map(|r| densities[m].inverse_cdf(uniform01(r)))
             .collect();
         let mut bins: Vec<BinCounts> = (0..size).map(|_| BinCounts::new(lo, hi, p.bins)).collect();
-        let eta = p.eta;
-        let outcome = match diffusions[m].1 {
-            Diffusion::Constant { temperature } => {
-                let noise = (2.0 * eta * temperature).sqrt();
-                run_group(
-                    &mut w,
-                    &mut rngs,
-                    &mut bins,
-                    p.burn_in,
-                    p.steps,
-                    1e3,
-                    |w, xi| w - eta * potential.derivative(w) + noise * xi,
-                )
+        run_chain_group(p, &potential, models[m].1, &mut w, &mut rngs, &mut bins).map_err(|d| {
+            ExperimentError::Diverged {
+                step: d.step,
+                reason: format!(
+                    "{} chain {} reached w = {:e}",
+                    models[m].0,
+                    first + d.chain,
+                    d.state
+                ),
             }
-            Diffusion::Logistic {
-                temperature,
-                gain,
-                width,
-            } => {
-                // 2 eta D(w) = 2 eta T + 2 eta T g / (1 + e^(-w/s)), branch-free: e^(-w/s) over-
-                // or underflows to inf or 0 far out, where the logistic is 0 or 1 exactly.
-                let base = 2.0 * eta * temperature;
-                let raise = base * gain;
-                let rate = -1.0 / width;
-                run_group(
-                    &mut w,
-                    &mut rngs,
-                    &mut bins,
-                    p.burn_in,
-                    p.steps,
-                    1e3,
-                    |w, xi| {
-                        w - eta * potential.derivative(w)
-                            + (base + raise / (1.0 + sgd_sim::math::exp(w * rate))).sqrt() * xi
-                    },
-                )
-            }
-        };
-        outcome.map_err(|d| ExperimentError::Diverged {
-            step: d.step,
-            reason: format!(
-                "{} chain {} reached w = {:e}",
-                diffusions[m].0,
-                first + d.chain,
-                d.state
-            ),
         })?;
         Ok::<_, ExperimentError>(bins)
     });
+    ctx.check_cancelled()?;
     let mut per_model: Vec<Vec<BinCounts>> =
         vec![Vec::with_capacity(chains), Vec::with_capacity(chains)];
     for (task, result) in results.into_iter().enumerate() {
         per_model[tasks[task].0].extend(result?);
     }
+    Ok(per_model)
+}
 
-    let width = (hi - lo) / p.bins as f64;
-    let [dens_a, dens_b] = densities;
-    let mut models = Vec::with_capacity(2);
-    for (m, (density, counts)) in [dens_a, dens_b].into_iter().zip(per_model).enumerate() {
-        let p_theory = if m == 0 {
-            volume_factor
-        } else {
-            density.mass(0.0, DOMAIN)?
-        };
-        let per_chain: Vec<f64> = counts
-            .iter()
-            .map(|b| b.fraction_at_or_above(0.0))
-            .collect::<Option<Vec<f64>>>()
-            .ok_or_else(|| {
-                ExperimentError::InvalidParams("0 must be a bin edge of `range`".into())
-            })?;
-        let total: u64 = counts.iter().map(BinCounts::total).sum();
-        let histogram: Vec<f64> = (0..p.bins)
-            .map(|k| counts.iter().map(|b| b.counts[k]).sum::<u64>() as f64 / total as f64 / width)
-            .collect();
-        models.push(Model {
-            name: diffusions[m].0,
-            diffusion: diffusions[m].1,
-            density,
-            p_theory,
-            p_chain: laws[m].mass_above(0.0),
-            per_chain,
-            histogram,
-        });
-    }
+/// The interval of |x/v - 1| over x in the estimate's interval.
+fn rel_error_ci(e: Estimate, v: f64) -> [f64; 2] {
+    let [l, h] = e.ci95();
+    let f = |x: f64| (x / v - 1.0).abs();
+    let (fl, fh) = (f(l), f(h));
+    let low = if l <= v && v <= h { 0.0 } else { fl.min(fh) };
+    [low, fl.max(fh)]
+}
 
-    let mut out = Outcome::new();
-    let estimates: Vec<_> = models.iter().map(|m| mean_estimate(&m.per_chain)).collect();
-    let (a, b) = (&models[0], &models[1]);
-    let (ea, eb) = (estimates[0], estimates[1]);
+/// Odds of the flat basin over the sharp one, with the interval mapped from P's.
+fn odds(e: Estimate) -> (f64, [f64; 2]) {
+    let [l, h] = e.ci95();
+    ((1.0 - e.value) / e.value, [(1.0 - h) / h, (1.0 - l) / l])
+}
+
+/// The occupancy metrics of both models.
+fn occupancy_metrics(
+    p: &Params,
+    a: &Model,
+    b: &Model,
+    out: &mut Metrics,
+) -> Result<(), ExperimentError> {
+    let volume_factor = 1.0 / (1.0 + p.compression);
+    let (ea, eb) = (a.estimate(), b.estimate());
     out.estimate("p_sharp_isotropic", ea);
-    out.exact("p_sharp_isotropic_theory", a.p_theory);
-    out.exact("p_sharp_isotropic_quadrature", a.density.mass(0.0, DOMAIN)?);
-    out.exact("p_sharp_isotropic_chain_theory", a.p_chain);
-    out.exact("p_sharp_isotropic_z_vs_chain", ea.z_score(a.p_chain));
-    out.exact(
+    out.computed("p_sharp_isotropic_theory", a.p_theory);
+    out.computed("p_sharp_isotropic_quadrature", a.density.mass(0.0, DOMAIN)?);
+    out.computed("p_sharp_isotropic_chain_theory", a.p_chain);
+    out.measured("p_sharp_isotropic_z_vs_chain", ea.z_score(a.p_chain));
+    out.measured(
         "p_sharp_isotropic_error_over_allowance",
         (ea.value - a.p_theory).abs() / (4.0 * ea.se + 0.005),
     );
     out.estimate("p_sharp_curvature_noise", eb);
-    out.exact("p_sharp_curvature_noise_theory", b.p_theory);
-    out.exact("p_sharp_curvature_noise_chain_theory", b.p_chain);
-    out.exact("p_sharp_curvature_noise_z_vs_chain", eb.z_score(b.p_chain));
-    out.exact(
+    out.computed("p_sharp_curvature_noise_theory", b.p_theory);
+    out.computed("p_sharp_curvature_noise_chain_theory", b.p_chain);
+    out.measured("p_sharp_curvature_noise_z_vs_chain", eb.z_score(b.p_chain));
+    out.measured(
         "p_sharp_curvature_noise_rel_error",
         (eb.value / b.p_theory - 1.0).abs(),
     );
-    out.exact("volume_factor", volume_factor);
-    let rel_ci = |e: sgd_sim::stats::Estimate| {
-        let [l, h] = e.ci95();
-        let f = |x: f64| (x / volume_factor - 1.0).abs();
-        let (fl, fh) = (f(l), f(h));
-        // The interval of |x/v - 1| over x in [l, h].
-        let low = if l <= volume_factor && volume_factor <= h {
-            0.0
-        } else {
-            fl.min(fh)
-        };
-        [low, fl.max(fh)]
-    };
-    out.with_interval(
+    out.computed("volume_factor", volume_factor);
+    out.estimate_with_interval(
         "volume_factor_rel_error_isotropic",
         (ea.value / volume_factor - 1.0).abs(),
-        rel_ci(ea),
+        rel_error_ci(ea, volume_factor),
     );
-    out.with_interval(
+    out.estimate_with_interval(
         "volume_factor_rel_error_curvature_noise",
         (eb.value / volume_factor - 1.0).abs(),
-        rel_ci(eb),
+        rel_error_ci(eb, volume_factor),
     );
-    // Odds of the flat basin over the sharp one: c under isotropic noise.
-    let odds = |e: sgd_sim::stats::Estimate| {
-        let [l, h] = e.ci95();
-        ((1.0 - e.value) / e.value, [(1.0 - h) / h, (1.0 - l) / l])
-    };
     let (oa, oa_ci) = odds(ea);
     let (ob, ob_ci) = odds(eb);
-    out.with_interval("flat_over_sharp_odds_isotropic", oa, oa_ci);
-    out.with_interval("flat_over_sharp_odds_curvature_noise", ob, ob_ci);
-    out.exact(
+    out.estimate_with_interval("flat_over_sharp_odds_isotropic", oa, oa_ci);
+    out.estimate_with_interval("flat_over_sharp_odds_curvature_noise", ob, ob_ci);
+    out.computed(
         "flat_over_sharp_odds_curvature_noise_theory",
         (1.0 - b.p_theory) / b.p_theory,
     );
+    Ok(())
+}
 
+/// The occupancy table: simulation and theory per model.
+fn occupancy_table(p: &Params, models: &[Model]) -> Table {
+    let volume_factor = 1.0 / (1.0 + p.compression);
     let mut occupancy = Table::new([
         "noise_model",
         "p_sharp",
@@ -367,7 +388,8 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "p_sharp_chain_theory",
         "volume_factor",
     ]);
-    for (m, e) in models.iter().zip(&estimates) {
+    for m in models {
+        let e = m.estimate();
         let [l, h] = e.ci95();
         occupancy.push(row![
             m.name,
@@ -380,15 +402,15 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             volume_factor
         ]);
     }
-    out.table("occupancy", occupancy);
+    occupancy
+}
 
-    let centre = |k: usize| lo + (k as f64 + 0.5) * width;
-    let theory_density = |m: &Model, w: f64| {
-        // Density on the quadrature grid, read at the nearest node (h = 5e-4).
-        let k = ((w - m.density.lo) / m.density.step).round() as usize;
-        m.density.density[k.min(m.density.density.len() - 1)]
-    };
-    let mut density_table = Table::new([
+/// The density table: histograms and theory densities at the bin centres.
+fn density_table(p: &Params, a: &Model, b: &Model) -> Table {
+    let [lo, hi] = p.range;
+    let width = (hi - lo) / p.bins as f64;
+    let (ha, hb) = (a.histogram(width), b.histogram(width));
+    let mut table = Table::new([
         "w",
         "density_isotropic",
         "density_isotropic_theory",
@@ -397,108 +419,166 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "diffusion_curvature_noise",
     ]);
     for k in 0..p.bins {
-        let w = centre(k);
-        density_table.push(row![
+        let w = lo + (k as f64 + 0.5) * width;
+        table.push(row![
             w,
-            a.histogram[k],
-            theory_density(a, w),
-            b.histogram[k],
-            theory_density(b, w),
+            ha[k],
+            a.theory_density(w),
+            hb[k],
+            b.theory_density(w),
             b.diffusion.at(w)
         ]);
     }
-    out.table("density", density_table);
+    table
+}
 
-    let curve = |m: &Model| -> Vec<(f64, f64)> {
+impl Experiment for FlatBasinOccupancy {
+    const KIND: &'static str = "flat-minima/flat-basin-occupancy";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let potential = CompressedDoubleWell {
+            compression: p.compression,
+        };
+        let models = diffusions(p);
+        let densities = [
+            DensityGrid::gibbs(
+                &potential,
+                p.temperature,
+                -DOMAIN,
+                DOMAIN,
+                QUADRATURE_INTERVALS,
+            )?,
+            DensityGrid::ito(
+                &potential,
+                &models[1].1,
+                -DOMAIN,
+                DOMAIN,
+                QUADRATURE_INTERVALS,
+            )?,
+        ];
+        let laws = map_indexed(2, |m| {
+            EulerChainLaw::solve_with_step(&potential, &models[m].1, p.eta, DOMAIN, KINK_STEP)
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        let chains = ctx.scaled(p.chains).max(4);
+        let per_model = run_chains(p, ctx, &densities, chains)?;
+        let mut out = Vec::with_capacity(2);
+        for (m, (density, counts)) in densities.into_iter().zip(per_model).enumerate() {
+            let p_theory = if m == 0 {
+                1.0 / (1.0 + p.compression)
+            } else {
+                density.mass(0.0, DOMAIN)?
+            };
+            let per_chain = counts
+                .iter()
+                .map(|b| b.fraction_at_or_above(0.0))
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| {
+                    ExperimentError::InvalidParams("0 must be a bin edge of `range`".into())
+                })?;
+            out.push(Model {
+                name: models[m].0,
+                diffusion: models[m].1,
+                density,
+                p_theory,
+                p_chain: laws[m].mass_above(0.0),
+                per_chain,
+                counts: (0..p.bins)
+                    .map(|k| counts.iter().map(|b| b.counts[k]).sum())
+                    .collect(),
+                total: counts.iter().map(BinCounts::total).sum(),
+            });
+        }
+        Ok(Measured {
+            models: out,
+            steps: 2 * chains as u64 * (p.steps + p.burn_in),
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let (a, b) = (&m.models[0], &m.models[1]);
+        let mut out = Metrics::new();
+        occupancy_metrics(p, a, b, &mut out)?;
+        out.table("occupancy", occupancy_table(p, &m.models));
+        out.table("density", density_table(p, a, b));
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("occupancy", occupancy_figure(p, m));
+        Ok(figures)
+    }
+}
+
+/// Left: the histograms against their stationary densities; right: the sharp basin's occupancy.
+fn occupancy_figure(p: &Params, m: &Measured) -> FigureData {
+    let [lo, hi] = p.range;
+    let width = (hi - lo) / p.bins as f64;
+    let (a, b) = (&m.models[0], &m.models[1]);
+    let curve = |model: &Model| -> Vec<(f64, f64)> {
         (0..=400)
             .map(|k| {
                 let w = lo + (hi - lo) * f64::from(k) / 400.0;
-                (w, theory_density(m, w))
+                (w, model.theory_density(w))
             })
             .collect()
     };
-    let density_panel = Panel {
-        title: format!("Stationary densities, c = {}, T = {t}", p.compression),
+    let bins = |label: &str, group: usize, model: &Model| Bins {
+        label: label.into(),
+        group,
+        lo,
+        width,
+        values: model.histogram(width),
+    };
+    let density = HistogramPanel {
+        title: format!(
+            "Stationary densities, c = {}, T = {}",
+            p.compression, p.temperature
+        ),
         x: Axis::linear("w"),
         y: Axis::linear("density"),
-        series: vec![
-            Series::from_xy(
-                "isotropic: histogram",
-                SeriesKind::Histogram,
-                0,
-                (0..p.bins).map(|k| (centre(k), a.histogram[k])),
-            ),
-            Series::from_xy("isotropic: Gibbs", SeriesKind::Theory, 0, curve(a)),
-            Series::from_xy(
-                "curvature noise: histogram",
-                SeriesKind::Histogram,
-                1,
-                (0..p.bins).map(|k| (centre(k), b.histogram[k])),
-            ),
-            Series::from_xy(
-                "curvature noise: Ito density",
-                SeriesKind::Theory,
-                1,
-                curve(b),
-            ),
+        histograms: vec![
+            bins("isotropic: histogram", 0, a),
+            bins("curvature noise: histogram", 1, b),
         ],
-        labels: Vec::new(),
+        densities: vec![
+            Line::new("isotropic: Gibbs", 0, curve(a)),
+            Line::new("curvature noise: Ito density", 1, curve(b)),
+        ],
     };
-    let occupancy_panel = Panel {
+    let volume_factor = 1.0 / (1.0 + p.compression);
+    let values = |f: &dyn Fn(&Model) -> Value| m.models.iter().map(|x| Some(f(x))).collect();
+    let occupancy = CategoriesPanel {
         title: "Occupancy of the sharp basin".into(),
-        x: Axis::linear("noise model").with_range(0.4, 2.6),
-        y: Axis::linear("P(w > 0)").with_range(0.0, 0.45),
-        series: vec![
-            Series::from_xy(
-                format!("volume factor 1/(1+c) = {:.3}", volume_factor),
-                SeriesKind::Guide,
-                6,
-                [(0.5, volume_factor), (2.5, volume_factor)],
-            ),
-            Series::from_xy(
+        category_label: "noise model".into(),
+        categories: vec!["isotropic".into(), "larger on the sharp side".into()],
+        y: Axis::proportion("P(w > 0)"),
+        measured: vec![CategorySeries::new(
+            "simulation (95% CI)",
+            0,
+            values(&|x| {
+                let e = x.estimate();
+                Value::with_ci(e.value, e.ci95())
+            }),
+        )],
+        theory: vec![
+            CategorySeries::new(
                 "theory (Gibbs / Ito)",
-                SeriesKind::Theory,
                 2,
-                [(0.75, a.p_theory), (1.25, a.p_theory)],
+                values(&|x| Value::exact(x.p_theory)),
             ),
-            Series::from_xy(
-                "",
-                SeriesKind::Theory,
-                2,
-                [(1.75, b.p_theory), (2.25, b.p_theory)],
+            CategorySeries::new(
+                "volume factor 1/(1 + c)",
+                6,
+                values(&|_| Value::exact(volume_factor)),
             ),
-            Series {
-                label: "simulation (95% CI)".into(),
-                kind: SeriesKind::Simulation,
-                color: 1,
-                points: estimates
-                    .iter()
-                    .enumerate()
-                    .map(|(m, e)| Point::with_interval(m as f64 + 1.0, e.value, e.ci95()))
-                    .collect(),
-            },
-        ],
-        labels: vec![
-            TextLabel {
-                x: 0.7,
-                y: 0.05,
-                text: "1: isotropic".into(),
-            },
-            TextLabel {
-                x: 1.55,
-                y: 0.02,
-                text: "2: noise 4x on sharp side".into(),
-            },
         ],
     };
-    out.figure(
-        "occupancy",
-        FigureSpec {
-            panels: vec![density_panel, occupancy_panel],
-        },
-    );
-    out.samples = 2 * chains as u64 * (p.steps + p.burn_in);
-    Ok(out)
+    FigureData::stacked(vec![density.into(), occupancy.into()])
 }
 
 #[cfg(test)]
@@ -527,16 +607,59 @@ mod tests {
 
     #[test]
     fn a_short_run_lands_near_its_exact_chain_law() {
-        // 16 chains x 2e5 steps: P(sharp) has SE ~ 0.01 from the spread of chain means; the
-        // isotropic estimate must lie within 5 SE of the exact chain law (a smoke test of the
-        // pipeline; the claim's own run is 1000x longer).
+        // 8 chains x 5e4 steps: P(sharp) has SE ~ 0.02 from the spread of chain means; the
+        // estimates must lie within 5 SE of the exact chain law (a smoke test of the pipeline).
         let p = Params {
-            chains: 16,
-            steps: 200_000,
+            chains: 8,
+            steps: 50_000,
+            burn_in: 1000,
             ..Params::default()
         };
-        let o = run(&p, &RunContext::new("flat-basin-occupancy", 3)).unwrap();
-        assert!(o.metrics["p_sharp_isotropic_z_vs_chain"].value.abs() < 5.0);
-        assert!(o.metrics["p_sharp_curvature_noise_z_vs_chain"].value.abs() < 5.0);
+        let m =
+            FlatBasinOccupancy::measure(&p, &RunContext::new("flat-basin-occupancy", 3)).unwrap();
+        let o = FlatBasinOccupancy::metrics(&p, &m).unwrap();
+        assert!(o.value("p_sharp_isotropic_z_vs_chain").unwrap().abs() < 5.0);
+        assert!(o.value("p_sharp_curvature_noise_z_vs_chain").unwrap().abs() < 5.0);
+    }
+
+    /// A hand-made measurement on a coarse grid: chains at exactly the volume factor.
+    fn hand_made(p: &Params) -> Measured {
+        let potential = CompressedDoubleWell {
+            compression: p.compression,
+        };
+        let density = DensityGrid::gibbs(&potential, p.temperature, -DOMAIN, DOMAIN, 600).unwrap();
+        let model = |name, diffusion, value: f64| Model {
+            name,
+            diffusion,
+            density: density.clone(),
+            p_theory: value,
+            p_chain: value,
+            per_chain: vec![value - 0.01, value, value + 0.01],
+            counts: vec![1; p.bins],
+            total: 2 * p.bins as u64,
+        };
+        let [(na, da), (nb, db)] = diffusions(p);
+        Measured {
+            models: vec![model(na, da, 1.0 / 3.0), model(nb, db, 0.05)],
+            steps: 10,
+        }
+    }
+
+    #[test]
+    fn metrics_and_figures_are_functions_of_the_measurement() {
+        let p = Params::default();
+        let m = hand_made(&p);
+        let o = FlatBasinOccupancy::metrics(&p, &m).unwrap();
+        // Chain means centred on the volume factor: no error, odds c = 2.
+        assert!(o.value("volume_factor_rel_error_isotropic").unwrap().abs() < 1e-12);
+        assert!((o.value("flat_over_sharp_odds_isotropic").unwrap() - 2.0).abs() < 1e-12);
+        assert_eq!(o.value("p_sharp_isotropic_z_vs_chain"), Some(0.0));
+        // 0.05 against 1/3: 85% below the volume factor.
+        let rel = o.value("volume_factor_rel_error_curvature_noise").unwrap();
+        assert!((rel - 0.85).abs() < 1e-12, "{rel}");
+        assert_eq!(o.values["volume_factor"].basis, claim_spec::Basis::Computed);
+        assert_eq!(o.tables["density"].rows.len(), p.bins);
+        let f = FlatBasinOccupancy::figures(&p, &m).unwrap().into_map();
+        assert_eq!(f["occupancy"].panels.len(), 2);
     }
 }

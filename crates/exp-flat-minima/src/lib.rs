@@ -32,13 +32,7 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
     registry.add_legacy("flat-minima/gibbs-stationary", gibbs_stationary::run);
-    registry.add_legacy(
-        "flat-minima/flat-basin-occupancy",
-        flat_basin_occupancy::run,
-    );
-    registry.add_legacy(
-        "flat-minima/linear-stability-batch",
-        linear_stability_batch::run,
-    );
+    registry.add::<flat_basin_occupancy::FlatBasinOccupancy>();
+    registry.add::<linear_stability_batch::LinearStabilityBatch>();
     registry.add_legacy("flat-minima/small-batch-flatter", small_batch_flatter::run);
 }

@@ -15,14 +15,15 @@
 //! largest stable sharpness is proportional to eta_ms(b), the figure's stable region.
 
 use crate::stability::{CurvatureMoments, lyapunov_exponent, per_trajectory_threshold};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::exp;
-use sgd_sim::parallel::trajectories;
+use sgd_sim::parallel::cancellable_trajectories;
 use sgd_sim::rng::gamma;
 use sgd_sim::sampler::{BatchSampler, SamplerKind};
 use sgd_sim::stability::{curvature_moments, mean_square_factor, mean_square_threshold};
@@ -117,16 +118,10 @@ const KIND: SamplerKind = SamplerKind::WithoutReplacement;
 /// The lowest value drawn on the log axes of the factor figure.
 const FACTOR_FLOOR: f64 = 0.01;
 
-/// A curve on a log axis as series of consecutive points at or above `floor` (a curve that dips
+/// A curve on a log axis as lines of consecutive points at or above `floor` (a curve that dips
 /// to 0, like (1 - eta abar)^2, is drawn as two pieces instead of a line along the floor).
-fn pieces_above(
-    label: String,
-    kind: SeriesKind,
-    color: usize,
-    points: Vec<(f64, f64)>,
-    floor: f64,
-) -> Vec<Series> {
-    let mut out: Vec<Series> = Vec::new();
+fn pieces_above(label: String, group: usize, points: Vec<(f64, f64)>, floor: f64) -> Vec<Line> {
+    let mut out: Vec<Line> = Vec::new();
     let mut current: Vec<(f64, f64)> = Vec::new();
     for q in points
         .into_iter()
@@ -140,166 +135,161 @@ fn pieces_above(
             } else {
                 String::new()
             };
-            out.push(Series::from_xy(
-                name,
-                kind,
-                color,
-                std::mem::take(&mut current),
-            ));
+            out.push(Line::new(name, group, std::mem::take(&mut current)));
         }
     }
     out
 }
 
-/// Everything measured at one batch size.
+/// The kind `flat-minima/linear-stability-batch`.
+#[derive(Debug)]
+pub struct LinearStabilityBatch;
+
+/// What was sampled at one batch size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampledBatch {
+    /// The batch size b.
+    pub b: usize,
+    /// Power sums of all sampled batch-mean curvatures a_b.
+    pub sampled: CurvatureMoments,
+    /// The first sampled a_b of every stream, kept for the Monte Carlo Lyapunov exponent.
+    pub kept: Vec<f64>,
+}
+
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The N per-sample curvatures, drawn once.
+    pub curvatures: Vec<f64>,
+    /// Per batch size, in the order of `batch_sizes`.
+    pub batches: Vec<SampledBatch>,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.batches.iter().map(|b| b.sampled.count).sum()
+    }
+}
+
+/// Everything derived at one batch size.
 struct AtBatch {
     b: usize,
     eta_ms: f64,
     sampled: CurvatureMoments,
     crossing: Estimate,
     eta_run: Estimate,
-    /// Batch-mean curvatures kept for the Lyapunov exponent (all N for b = 1, abar for b = N).
+    /// Batch-mean curvatures for the Lyapunov exponent (all N for b = 1, abar for b = N).
     lyapunov_sample: Vec<f64>,
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid sizes, or a per-trajectory threshold that cannot be bracketed.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let mut data_rng = streams.stream("curvatures", 0);
-    let curvatures: Vec<f64> = (0..p.samples)
-        .map(|_| gamma(&mut data_rng, p.shape, p.scale))
-        .collect();
-    let n = p.samples;
-    let (mean, var) = curvature_moments(&curvatures);
-    let per_stream = ctx.scaled(p.batches / p.streams);
-    let kept_per_stream = p.lyapunov_batches.div_ceil(p.streams);
-
-    // Sampled batches: per (b, stream) the power sums of a_b, and the first few a_b kept.
-    let jobs = p.batch_sizes.len() * p.streams;
-    let chunks = trajectories(&streams, "batches", jobs, |j, rng| {
-        let b = p.batch_sizes[j / p.streams];
-        let mut sampler = BatchSampler::new(KIND, n, b);
-        let mut sums = CurvatureMoments::default();
-        let mut kept = Vec::with_capacity(kept_per_stream);
-        for t in 0..per_stream {
-            let batch = sampler.next_batch(rng);
-            let a_b = batch.iter().map(|&i| curvatures[i]).sum::<f64>() / b as f64;
-            sums.add(a_b);
-            if t < kept_per_stream {
-                kept.push(a_b);
-            }
-        }
-        (sums, kept)
-    });
-
-    let mut rows = Vec::with_capacity(p.batch_sizes.len());
-    for (bi, &b) in p.batch_sizes.iter().enumerate() {
-        let mut sampled = CurvatureMoments::default();
-        let mut kept = Vec::new();
-        for (sums, k) in &chunks[bi * p.streams..(bi + 1) * p.streams] {
-            sampled.merge(sums);
-            kept.extend_from_slice(k);
-        }
-        let eta_ms = mean_square_threshold(mean, var, n, b, KIND);
-        let crossing = sampled.crossing();
-        let (eta_run, lyapunov_sample) = if b == n {
-            // Every batch is the data set: a_b = abar, g = ln|1 - eta abar|, root 2/abar exactly.
-            (
-                Estimate {
-                    value: 2.0 / mean,
-                    se: 0.0,
-                    n: 1,
-                },
-                vec![mean],
-            )
-        } else if b == 1 {
-            // Exact: g is the average over the N curvatures.
-            let start = 2.0 * mean / (var + mean * mean);
-            let root = per_trajectory_threshold(&curvatures, start, start / 200.0)?;
-            (
-                Estimate {
-                    value: root,
-                    se: 0.0,
-                    n: 1,
-                },
-                curvatures.clone(),
-            )
-        } else {
-            // Monte Carlo over the kept batches; start at their own mean-square crossing (Jensen).
-            let mut own = CurvatureMoments::default();
-            kept.iter().for_each(|&a| own.add(a));
-            let start = own.crossing().value;
-            let root = per_trajectory_threshold(&kept, start, start / 200.0)?;
-            // Delta method: SE(g^(root)) / |g'(root)|, g' by a central difference over +-1%.
-            let logs: Vec<f64> = kept
-                .iter()
-                .map(|a| sgd_sim::math::ln((1.0 - root * a).abs()))
-                .collect();
-            let g_se = sgd_sim::stats::mean_estimate(&logs).se;
-            let h = 0.01 * root;
-            let slope = (lyapunov_exponent(root + h, &kept) - lyapunov_exponent(root - h, &kept))
-                / (2.0 * h);
-            (
-                Estimate {
-                    value: root,
-                    se: g_se / slope.abs(),
-                    n: kept.len(),
-                },
-                kept,
-            )
-        };
-        rows.push(AtBatch {
-            b,
-            eta_ms,
-            sampled,
-            crossing,
-            eta_run,
-            lyapunov_sample,
-        });
+/// The per-trajectory threshold at one batch size: exact for b = 1 and b = N, Monte Carlo over
+/// the kept batches otherwise (with a delta-method SE).
+fn eta_run_at(
+    curvatures: &[f64],
+    mean: f64,
+    var: f64,
+    s: &SampledBatch,
+) -> Result<(Estimate, Vec<f64>), ExperimentError> {
+    let n = curvatures.len();
+    let exact = |value: f64| Estimate {
+        value,
+        se: 0.0,
+        n: 1,
+    };
+    if s.b == n {
+        // Every batch is the data set: a_b = abar, g = ln|1 - eta abar|, root 2/abar exactly.
+        return Ok((exact(2.0 / mean), vec![mean]));
     }
+    if s.b == 1 {
+        // Exact: g is the average over the N curvatures.
+        let start = 2.0 * mean / (var + mean * mean);
+        let root = per_trajectory_threshold(curvatures, start, start / 200.0)?;
+        return Ok((exact(root), curvatures.to_vec()));
+    }
+    // Monte Carlo over the kept batches; start at their own mean-square crossing (Jensen).
+    let kept = &s.kept;
+    let mut own = CurvatureMoments::default();
+    kept.iter().for_each(|&a| own.add(a));
+    let start = own.crossing().value;
+    let root = per_trajectory_threshold(kept, start, start / 200.0)?;
+    // Delta method: SE(g^(root)) / |g'(root)|, g' by a central difference over +-1%.
+    let logs: Vec<f64> = kept
+        .iter()
+        .map(|a| sgd_sim::math::ln((1.0 - root * a).abs()))
+        .collect();
+    let g_se = sgd_sim::stats::mean_estimate(&logs).se;
+    let h = 0.01 * root;
+    let slope = (lyapunov_exponent(root + h, kept) - lyapunov_exponent(root - h, kept)) / (2.0 * h);
+    let estimate = Estimate {
+        value: root,
+        se: g_se / slope.abs(),
+        n: kept.len(),
+    };
+    Ok((estimate, kept.clone()))
+}
 
-    let mut out = Outcome::new();
+/// The thresholds at every batch size.
+fn at_batches(m: &Measured) -> Result<Vec<AtBatch>, ExperimentError> {
+    let n = m.curvatures.len();
+    let (mean, var) = curvature_moments(&m.curvatures);
+    m.batches
+        .iter()
+        .map(|s| {
+            let (eta_run, lyapunov_sample) = eta_run_at(&m.curvatures, mean, var, s)?;
+            Ok(AtBatch {
+                b: s.b,
+                eta_ms: mean_square_threshold(mean, var, n, s.b, KIND),
+                sampled: s.sampled,
+                crossing: s.sampled.crossing(),
+                eta_run,
+                lyapunov_sample,
+            })
+        })
+        .collect()
+}
+
+/// The thresholds' metrics.
+fn threshold_metrics(rows: &[AtBatch], n: usize, out: &mut Metrics) {
     let mut rel_max: f64 = 0.0;
     let mut z_max: f64 = 0.0;
-    for r in &rows {
-        out.exact(&format!("eta_ms_b{}", r.b), r.eta_ms);
+    for r in rows {
+        out.computed(&format!("eta_ms_b{}", r.b), r.eta_ms);
         out.estimate(&format!("eta_ms_sampled_b{}", r.b), r.crossing);
         if r.eta_run.se > 0.0 {
             out.estimate(&format!("eta_run_b{}", r.b), r.eta_run);
         } else {
-            out.exact(&format!("eta_run_b{}", r.b), r.eta_run.value);
+            out.computed(&format!("eta_run_b{}", r.b), r.eta_run.value);
         }
         rel_max = rel_max.max((r.crossing.value / r.eta_ms - 1.0).abs());
         if r.crossing.se > 0.0 {
             z_max = z_max.max(r.crossing.z_score(r.eta_ms).abs());
         }
     }
-    out.exact("eta_ms_rel_error_max", rel_max);
-    out.exact("eta_ms_max_abs_z", z_max);
+    out.measured("eta_ms_rel_error_max", rel_max);
+    out.measured("eta_ms_max_abs_z", z_max);
     let min_ratio = |f: &dyn Fn(&AtBatch) -> f64| {
         rows.windows(2)
             .map(|w| f(&w[1]) / f(&w[0]))
             .fold(f64::INFINITY, f64::min)
     };
-    out.exact("eta_ms_min_step_ratio", min_ratio(&|r| r.eta_ms));
-    out.exact("eta_run_min_step_ratio", min_ratio(&|r| r.eta_run.value));
-    out.exact(
-        "eta_run_over_eta_ms_min",
-        rows.iter()
-            .filter(|r| r.b < n)
-            .map(|r| r.eta_run.value / r.eta_ms)
-            .fold(f64::INFINITY, f64::min),
-    );
-    out.exact("curvature_mean", mean);
-    out.exact("curvature_variance", var);
-    out.exact(
-        "curvature_max",
-        curvatures.iter().copied().fold(0.0, f64::max),
-    );
+    out.computed("eta_ms_min_step_ratio", min_ratio(&|r| r.eta_ms));
+    let run_ratio = min_ratio(&|r| r.eta_run.value);
+    let run_over_ms = rows
+        .iter()
+        .filter(|r| r.b < n)
+        .map(|r| r.eta_run.value / r.eta_ms)
+        .fold(f64::INFINITY, f64::min);
+    if rows.iter().any(|r| r.eta_run.se > 0.0) {
+        out.measured("eta_run_min_step_ratio", run_ratio);
+        out.measured("eta_run_over_eta_ms_min", run_over_ms);
+    } else {
+        out.computed("eta_run_min_step_ratio", run_ratio);
+        out.computed("eta_run_over_eta_ms_min", run_over_ms);
+    }
+}
 
+/// The thresholds table.
+fn thresholds_table(rows: &[AtBatch], mean: f64) -> Table {
     let mut table = Table::new([
         "batch_size",
         "eta_ms",
@@ -311,7 +301,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "max_stable_sharpness_at_eta_1",
         "max_stable_sharpness_at_eta_1_per_trajectory",
     ]);
-    for r in &rows {
+    for r in rows {
         table.push(row![
             r.b,
             r.eta_ms,
@@ -324,12 +314,24 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             mean * r.eta_run.value
         ]);
     }
-    out.table("thresholds", table);
+    table
+}
 
-    // The factor against eta: formula and sampled, and the per-trajectory growth exp(2 g).
-    let eta_top = rows.iter().map(|r| r.eta_run.value).fold(0.0, f64::max) * 1.2;
-    let grid: Vec<f64> = (1..=24).map(|k| eta_top * f64::from(k) / 24.0).collect();
-    let mut factor_table = Table::new([
+/// The largest step size drawn in the factor figure: 1.2 times the largest per-run threshold.
+fn eta_top(rows: &[AtBatch]) -> f64 {
+    rows.iter().map(|r| r.eta_run.value).fold(0.0, f64::max) * 1.2
+}
+
+/// The coarse grid of step sizes at which the sampled factor is shown.
+fn factor_grid(top: f64) -> Vec<f64> {
+    (1..=24).map(|k| top * f64::from(k) / 24.0).collect()
+}
+
+/// The factor against eta: formula and sampled, and the per-trajectory growth exp(2 g).
+fn factor_table(rows: &[AtBatch], m: &Measured) -> Table {
+    let n = m.curvatures.len();
+    let (mean, var) = curvature_moments(&m.curvatures);
+    let mut table = Table::new([
         "batch_size",
         "eta",
         "factor_formula",
@@ -337,169 +339,199 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "factor_sampled_se",
         "per_trajectory_growth",
     ]);
-    let mut factor_series = Vec::new();
-    let mut growth_series = Vec::new();
-    for (ci, r) in rows.iter().enumerate() {
-        let fine: Vec<(f64, f64)> = (1..=240)
-            .map(|k| {
-                let eta = eta_top * f64::from(k) / 240.0;
-                (eta, mean_square_factor(eta, mean, var, n, r.b, KIND))
-            })
-            .collect();
-        factor_series.extend(pieces_above(
-            format!("b = {}: Wu-Ma-E formula", r.b),
-            SeriesKind::Theory,
-            ci,
-            fine,
-            FACTOR_FLOOR,
-        ));
-        let mut points = Vec::new();
-        for &eta in &grid {
+    for r in rows {
+        for &eta in &factor_grid(eta_top(rows)) {
             let e = r.sampled.mean_square_factor(eta);
-            let growth = exp(2.0 * lyapunov_exponent(eta, &r.lyapunov_sample));
-            factor_table.push(row![
+            table.push(row![
                 r.b,
                 eta,
                 mean_square_factor(eta, mean, var, n, r.b, KIND),
                 e.value,
                 e.se,
-                growth
+                exp(2.0 * lyapunov_exponent(eta, &r.lyapunov_sample))
             ]);
-            if e.value >= FACTOR_FLOOR {
-                points.push(Point::with_interval(eta, e.value, e.ci95()));
-            }
         }
-        factor_series.push(Series {
-            label: format!("b = {}: sampled batches", r.b),
-            kind: SeriesKind::Simulation,
-            color: ci,
-            points,
-        });
-        growth_series.extend(pieces_above(
-            format!("b = {}", r.b),
-            SeriesKind::Theory,
-            ci,
-            (1..=480)
-                .map(|k| {
-                    let eta = eta_top * f64::from(k) / 480.0;
-                    (eta, exp(2.0 * lyapunov_exponent(eta, &r.lyapunov_sample)))
-                })
-                .collect(),
-            FACTOR_FLOOR,
-        ));
     }
-    factor_series.push(Series::from_xy(
-        "",
-        SeriesKind::Guide,
-        6,
-        [(0.0, 1.0), (eta_top, 1.0)],
-    ));
-    growth_series.push(Series::from_xy(
-        "",
-        SeriesKind::Guide,
-        6,
-        [(0.0, 1.0), (eta_top, 1.0)],
-    ));
-    out.table("factor", factor_table);
-    out.figure(
-        "mean-square-factor",
-        FigureSpec {
-            panels: vec![
-                Panel {
-                    title: "Mean-square factor E[(1 - eta a_b)^2]".into(),
-                    x: Axis::linear("eta"),
-                    y: Axis::log("factor per step").with_range(FACTOR_FLOOR, 300.0),
-                    series: factor_series,
-                    labels: Vec::new(),
-                },
-                Panel {
-                    title: "Per-trajectory factor exp(2 E ln|1 - eta a_b|)".into(),
-                    x: Axis::linear("eta"),
-                    y: Axis::log("typical factor per step").with_range(FACTOR_FLOOR, 300.0),
-                    series: growth_series,
-                    labels: Vec::new(),
-                },
-            ],
-        },
-    );
+    table
+}
 
-    // Stable region in the (sharpness, eta) plane: lambda abar <= abar eta_ms(b) / eta.
-    let mut region = Vec::new();
-    for (ci, r) in rows.iter().enumerate() {
-        let c_ms = mean * r.eta_ms;
-        let c_run = mean * r.eta_run.value;
-        region.push(Series::from_xy(
-            format!("b = {}: mean square", r.b),
-            SeriesKind::Theory,
-            ci,
-            (0..=100).map(|k| {
-                let s = 0.1 * sgd_sim::math::powf(100.0, f64::from(k) / 100.0);
-                (s, c_ms / s)
-            }),
-        ));
-        region.push(Series::from_xy(
-            format!("b = {}: per trajectory", r.b),
-            SeriesKind::Guide,
-            ci,
-            (0..=100).map(|k| {
-                let s = 0.1 * sgd_sim::math::powf(100.0, f64::from(k) / 100.0);
-                (s, c_run / s)
-            }),
-        ));
+impl Experiment for LinearStabilityBatch {
+    const KIND: &'static str = "flat-minima/linear-stability-batch";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let mut data_rng = streams.stream("curvatures", 0);
+        let curvatures: Vec<f64> = (0..p.samples)
+            .map(|_| gamma(&mut data_rng, p.shape, p.scale))
+            .collect();
+        let n = p.samples;
+        let per_stream = ctx.scaled(p.batches / p.streams);
+        let kept_per_stream = p.lyapunov_batches.div_ceil(p.streams);
+        // Sampled batches: per (b, stream) the power sums of a_b, and the first few a_b kept.
+        let jobs = p.batch_sizes.len() * p.streams;
+        let chunks = cancellable_trajectories(&streams, "batches", jobs, &ctx.cancel, |j, rng| {
+            let b = p.batch_sizes[j / p.streams];
+            let mut sampler = BatchSampler::new(KIND, n, b);
+            let mut sums = CurvatureMoments::default();
+            let mut kept = Vec::with_capacity(kept_per_stream);
+            for t in 0..per_stream {
+                let batch = sampler.next_batch(rng);
+                let a_b = batch.iter().map(|&i| curvatures[i]).sum::<f64>() / b as f64;
+                sums.add(a_b);
+                if t < kept_per_stream {
+                    kept.push(a_b);
+                }
+            }
+            Ok::<_, ExperimentError>((sums, kept))
+        })?;
+        let batches = p
+            .batch_sizes
+            .iter()
+            .enumerate()
+            .map(|(bi, &b)| {
+                let mut sampled = CurvatureMoments::default();
+                let mut kept = Vec::new();
+                for (sums, k) in &chunks[bi * p.streams..(bi + 1) * p.streams] {
+                    sampled.merge(sums);
+                    kept.extend_from_slice(k);
+                }
+                SampledBatch { b, sampled, kept }
+            })
+            .collect();
+        Ok(Measured {
+            curvatures,
+            batches,
+        })
     }
-    out.figure(
-        "stable-region",
-        FigureSpec {
-            panels: vec![Panel {
-                title: "Largest stable step size by sharpness (stable below)".into(),
-                x: Axis::log("sharpness: mean curvature of the minimum"),
-                y: Axis::log("eta"),
-                series: region,
-                labels: Vec::new(),
-            }],
-        },
+
+    fn metrics(_p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let rows = at_batches(m)?;
+        let mut out = Metrics::new();
+        let n = m.curvatures.len();
+        threshold_metrics(&rows, n, &mut out);
+        let (mean, var) = curvature_moments(&m.curvatures);
+        out.measured("curvature_mean", mean);
+        out.measured("curvature_variance", var);
+        out.measured(
+            "curvature_max",
+            m.curvatures.iter().copied().fold(0.0, f64::max),
+        );
+        out.table("thresholds", thresholds_table(&rows, mean));
+        out.table("factor", factor_table(&rows, m));
+        Ok(out)
+    }
+
+    fn figures(_p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let rows = at_batches(m)?;
+        let mut figures = Figures::new();
+        figures.add("mean-square-factor", factor_figure(&rows, m));
+        figures.add("stable-region", region_figure(&rows, m));
+        Ok(figures)
+    }
+}
+
+/// The mean-square factor (formula and sampled) and the per-trajectory growth against eta.
+fn factor_figure(rows: &[AtBatch], m: &Measured) -> FigureData {
+    let n = m.curvatures.len();
+    let (mean, var) = curvature_moments(&m.curvatures);
+    let top = eta_top(rows);
+    let y_axis = |label: &str| Axis::log(label).with_range(FACTOR_FLOOR, 300.0);
+    let mut factor = CurvesPanel::new(
+        "Mean-square factor E[(1 − η a_b)²]",
+        Axis::linear("step size η"),
+        y_axis("factor per step"),
     );
-    out.samples = (p.batch_sizes.len() * per_stream * p.streams) as u64;
-    Ok(out)
+    let mut growth = CurvesPanel::new(
+        "Per-run factor exp(2 E ln|1 − η a_b|)",
+        Axis::linear("step size η"),
+        y_axis("typical factor per step"),
+    );
+    for (ci, r) in rows.iter().enumerate() {
+        let fine: Vec<(f64, f64)> = (1..=240)
+            .map(|k| {
+                let eta = top * f64::from(k) / 240.0;
+                (eta, mean_square_factor(eta, mean, var, n, r.b, KIND))
+            })
+            .collect();
+        for line in pieces_above(format!("b = {}: formula", r.b), ci, fine, FACTOR_FLOOR) {
+            factor = factor.theory(line);
+        }
+        let points = factor_grid(top)
+            .into_iter()
+            .filter_map(|eta| {
+                let e = r.sampled.mean_square_factor(eta);
+                (e.value >= FACTOR_FLOOR).then(|| MeasuredPoint::with_ci(eta, e.value, e.ci95()))
+            })
+            .collect();
+        factor = factor.measured(Points::new(format!("b = {}: sampled", r.b), ci, points));
+        let g: Vec<(f64, f64)> = (1..=480)
+            .map(|k| {
+                let eta = top * f64::from(k) / 480.0;
+                (eta, exp(2.0 * lyapunov_exponent(eta, &r.lyapunov_sample)))
+            })
+            .collect();
+        for line in pieces_above(format!("b = {}", r.b), ci, g, FACTOR_FLOOR) {
+            growth = growth.theory(line);
+        }
+    }
+    let one = || Line::new("", 6, [(0.0, 1.0), (top, 1.0)]);
+    factor = factor.guide(one());
+    growth = growth.guide(one());
+    FigureData::stacked(vec![factor.into(), growth.into()])
+}
+
+/// Stable region in the (sharpness, eta) plane: lambda abar <= abar eta_ms(b) / eta.
+fn region_figure(rows: &[AtBatch], m: &Measured) -> FigureData {
+    let (mean, _) = curvature_moments(&m.curvatures);
+    let mut panel = CurvesPanel::new(
+        "Largest stable step size by sharpness (stable below)",
+        Axis::log("sharpness: mean curvature of the minimum"),
+        Axis::log("step size η"),
+    );
+    let curve = |c: f64| {
+        (0..=100).map(move |k| {
+            let s = 0.1 * sgd_sim::math::powf(100.0, f64::from(k) / 100.0);
+            (s, c / s)
+        })
+    };
+    for (ci, r) in rows.iter().enumerate() {
+        panel = panel
+            .theory(Line::new(
+                format!("b = {}: mean square", r.b),
+                ci,
+                curve(mean * r.eta_ms),
+            ))
+            .guide(Line::new(
+                format!("b = {}: per run", r.b),
+                ci,
+                curve(mean * r.eta_run.value),
+            ));
+    }
+    FigureData::single(panel)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sgd_sim::rng::Streams;
-
-    fn metric(o: &Outcome, name: &str) -> f64 {
-        o.metrics[name].value
-    }
-
-    #[test]
-    fn checks_hold_for_other_seeds() {
-        // The claim file's checks, on three seeds derived from the claim's (its own bounds: the
-        // sampled crossing within 2% and 4 SE of the formula, eta_ms increasing, Jensen's order).
-        let p = Params::default();
-        for i in 0..3 {
-            let seed = Streams::new(20250531).derived_seed(i);
-            let o = run(&p, &RunContext::new("linear-stability-batch", seed)).unwrap();
-            assert!(metric(&o, "eta_ms_rel_error_max") <= 0.02, "seed {seed}");
-            assert!(metric(&o, "eta_ms_max_abs_z") <= 4.0, "seed {seed}");
-            assert!(metric(&o, "eta_ms_min_step_ratio") >= 1.0, "seed {seed}");
-            assert!(metric(&o, "eta_run_over_eta_ms_min") >= 1.0, "seed {seed}");
-        }
-    }
 
     #[test]
     fn results_do_not_depend_on_the_thread_count() {
         let p = Params {
-            batches: 100_000,
-            lyapunov_batches: 10_000,
+            batches: 20_000,
+            lyapunov_batches: 2_000,
             ..Params::default()
         };
         let at = |threads: usize| {
-            rayon_pool(threads).install(|| run(&p, &RunContext::new("x", 7)).unwrap())
+            rayon_pool(threads).install(|| {
+                let m = LinearStabilityBatch::measure(&p, &RunContext::new("x", 7)).unwrap();
+                LinearStabilityBatch::metrics(&p, &m).unwrap()
+            })
         };
         let (one, two) = (at(1), at(2));
-        for (k, m) in &one.metrics {
-            assert_eq!(m.value.to_bits(), two.metrics[k].value.to_bits(), "{k}");
+        for (k, m) in &one.values {
+            assert_eq!(m.value.to_bits(), two.values[k].value.to_bits(), "{k}");
         }
     }
 
@@ -508,6 +540,76 @@ mod tests {
             .num_threads(threads)
             .build()
             .unwrap()
+    }
+
+    /// A hand-made measurement: four curvatures {1, 1, 3, 3}, batches of 1, 2 and 4 sampled
+    /// exactly in proportion.
+    fn hand_made() -> Measured {
+        let curvatures = vec![1.0, 1.0, 3.0, 3.0];
+        let sample = |values: &[f64]| {
+            let mut m = CurvatureMoments::default();
+            values.iter().for_each(|&a| m.add(a));
+            m
+        };
+        // Without replacement, b = 2: a_b is 1 (1 pair in 6), 2 (4 in 6), 3 (1 in 6).
+        let b2 = [1.0, 2.0, 2.0, 2.0, 2.0, 3.0];
+        Measured {
+            curvatures: curvatures.clone(),
+            batches: vec![
+                SampledBatch {
+                    b: 1,
+                    sampled: sample(&curvatures),
+                    kept: curvatures.clone(),
+                },
+                SampledBatch {
+                    b: 2,
+                    sampled: sample(&b2),
+                    kept: b2.to_vec(),
+                },
+                SampledBatch {
+                    b: 4,
+                    sampled: sample(&[2.0; 4]),
+                    kept: vec![2.0; 4],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let p = Params {
+            samples: 4,
+            batch_sizes: vec![1, 2, 4],
+            ..Params::default()
+        };
+        let m = hand_made();
+        let out = LinearStabilityBatch::metrics(&p, &m).unwrap();
+        // b = 1: m1 = 2, m2 = 5: eta_ms = 2 m1 / m2 = 0.8, and the batches sampled in proportion
+        // give the same crossing.
+        assert!((out.value("eta_ms_b1").unwrap() - 0.8).abs() < 1e-12);
+        assert!((out.value("eta_ms_sampled_b1").unwrap() - 0.8).abs() < 1e-12);
+        // b = N: a_b = 2 always, both thresholds are 2 / 2 = 1.
+        assert!((out.value("eta_ms_b4").unwrap() - 1.0).abs() < 1e-12);
+        assert!((out.value("eta_run_b4").unwrap() - 1.0).abs() < 1e-12);
+        // b = 1 per run: ln|1 - eta| + ln|1 - 3 eta| = 0 where |(1 - x)(1 - 3x)| = 1: no root
+        // below 1 (the product peaks at 1/3), then (x - 1)(3x - 1) = 1 at x = 4/3.
+        assert!((out.value("eta_run_b1").unwrap() - 4.0 / 3.0).abs() < 1e-9);
+        assert!(out.value("eta_ms_min_step_ratio").unwrap() > 1.0);
+        assert!(out.value("eta_run_over_eta_ms_min").unwrap() >= 1.0 - 1e-12);
+        assert_eq!(out.tables["thresholds"].rows.len(), 3);
+        assert_eq!(out.tables["factor"].rows.len(), 3 * 24);
+        let figures = LinearStabilityBatch::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["mean-square-factor"].panels.len(), 2);
+        assert_eq!(figures["stable-region"].panels.len(), 1);
+    }
+
+    #[test]
+    fn pieces_split_at_the_floor() {
+        let pts = vec![(0.0, 1.0), (1.0, 0.001), (2.0, 2.0), (3.0, 3.0)];
+        let lines = pieces_above("x".into(), 0, pts, 0.01);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].label, "x");
+        assert!(lines[1].label.is_empty() && lines[1].points.len() == 2);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //!   (the mean square is carried by rare runs that grow).
 
 use sgd_sim::SimError;
-use sgd_sim::math::ln;
+use sgd_sim::math::{ln, powi};
 use sgd_sim::stats::Estimate;
 
 /// Power sums of sampled batch-mean curvatures a_b: enough for every moment the module uses.
@@ -69,7 +69,7 @@ impl CurvatureMoments {
         let var_a = m2 - m1 * m1;
         let cov = m3 - m1 * m2;
         let var_a2 = m4 - m2 * m2;
-        let var = 4.0 * eta * eta * var_a - 4.0 * eta.powi(3) * cov + eta.powi(4) * var_a2;
+        let var = 4.0 * eta * eta * var_a - 4.0 * powi(eta, 3) * cov + powi(eta, 4) * var_a2;
         let n = self.count as f64;
         Estimate {
             value,

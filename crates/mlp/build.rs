@@ -1,0 +1,3 @@
+fn main() {
+    source_hash::emit();
+}
