@@ -46,3 +46,26 @@ fn a_verdict_no_seed_gives_fails_the_own_seed_and_is_counted() {
         r.stdout
     );
 }
+
+#[test]
+fn a_verdict_the_derived_seeds_do_not_give_is_flagged_not_failed() {
+    // The own seed's max |z| is 2.47; the two derived seeds give 1.58 and 1.71, so a wording
+    // bound at 2 is met by the own seed only: its checks pass everywhere, its verdict does not.
+    let t = Tree::new();
+    let wording = "  - { metric: mean_error_max_abs_z, at_least: 2.0, if_fails: refined }\n";
+    t.claim(
+        "minibatch-noise/v.yaml",
+        &small_unbiased_claim("v", PASSING_CHECKS, wording, "supported"),
+    );
+    let r = t.xtask(&["verify-claims", "--seeds", "2"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("VERDICT-FRAGILE")
+            && r.stdout
+                .contains("2/2 derived seeds pass their checks, 0/2 give the verdict `supported`")
+            && r.stdout
+                .contains("1 VERDICT-FRAGILE (reported, not failed)"),
+        "{}",
+        r.stdout
+    );
+}
