@@ -124,7 +124,7 @@ pub struct VerifyArgs {
     pub changed: bool,
     /// Multiply trajectory and replica counts by S, in (0, 1000] (tighter intervals; the bounds
     /// still apply).
-    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = parse_scale, allow_negative_numbers = true)]
+    #[arg(long, value_name = "S", default_value_t = 1.0, value_parser = parse_scale, allow_hyphen_values = true)]
     pub scale: f64,
     /// Rerun every selected claim with K >= 1 seeds derived from its own, writing nothing: a claim
     /// whose checks fail under a derived seed is FRAGILE (exit 2); one whose verdict fewer than
