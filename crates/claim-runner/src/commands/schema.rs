@@ -1,5 +1,5 @@
 //! `schema`: writes the claim-file and result-file JSON Schemas under `claims/`, or checks that
-//! the committed ones are what the code generates.
+//! the committed ones are what the code generates and that every claim file validates.
 
 use crate::exit;
 use crate::families;
@@ -38,6 +38,25 @@ pub fn run(paths: &Paths, check: bool, rep: &mut Reporter<'_>) -> u8 {
             Ok(()) => outln!(rep, "wrote {shown}"),
             Err(e) => {
                 errln!(rep, "error: cannot write {shown}: {e}");
+                return exit::INTERNAL;
+            }
+        }
+    }
+    if check {
+        // The committed claim files must validate against the committed claim schema.
+        let schema = serde_json::from_slice(&files[0].1).unwrap_or(serde_json::Value::Null);
+        match crate::schema::validate_claim_files(&paths.claims(), &schema) {
+            Ok(problems) if problems.is_empty() => {
+                outln!(rep, "every claim file validates against claims/schema.json");
+            }
+            Ok(problems) => {
+                for p in &problems {
+                    errln!(rep, "error: {p}");
+                }
+                code = exit::CHECK_FAILED;
+            }
+            Err(m) => {
+                errln!(rep, "error: {m}");
                 return exit::INTERNAL;
             }
         }
