@@ -357,7 +357,40 @@ fn slope_metrics(
         batch_slopes.push(weighted_linear_fit(&x_b, &y, &s).slope_estimate());
     }
     out.estimate("batch_slope", pooled(&batch_slopes)?);
+    ball_slope_metrics(p, points, out);
     Ok(())
+}
+
+/// The ball against eta/b: one weighted fit of ln L on ln(eta/b) over every small-eta grid point
+/// and every b, beside the same fit of the exact losses. The per-point SEs come from the
+/// replicas, so the interval uses Student's t with replicas - 1 degrees of freedom.
+fn ball_slope_metrics(p: &Params, points: &[GridPoint], out: &mut Metrics) {
+    let small = p.small_etas();
+    let nb = p.batch_sizes.len();
+    let (mut x, mut y, mut s, mut y_exact) = (vec![], vec![], vec![], vec![]);
+    let mut replicas = usize::MAX;
+    for &ei in &small {
+        for g in &points[ei * nb..(ei + 1) * nb] {
+            x.push(ln(g.eta / g.batch as f64));
+            y.push(ln(g.estimate.value));
+            s.push(g.estimate.se / g.estimate.value);
+            y_exact.push(ln(g.exact));
+            replicas = replicas.min(g.estimate.n);
+        }
+    }
+    let fit = weighted_linear_fit(&x, &y, &s);
+    out.estimate(
+        "ball_slope_eta_over_b",
+        Estimate {
+            value: fit.slope,
+            se: fit.slope_se,
+            n: replicas,
+        },
+    );
+    out.computed(
+        "ball_slope_eta_over_b_exact",
+        weighted_linear_fit(&x, &y_exact, &s).slope,
+    );
 }
 
 /// Ball size over temperature. Exactly, L/T = sum c_i/(2 - eta h_i) / sum c_i depends on eta
@@ -587,6 +620,9 @@ mod tests {
         let exact = out.value("eta_slope_small_exact").unwrap();
         assert!((slope - exact).abs() < 1e-9, "{slope} vs {exact}");
         assert!((out.value("batch_slope").unwrap() + 1.0).abs() < 1e-9);
+        let ball = out.value("ball_slope_eta_over_b").unwrap();
+        let ball_exact = out.value("ball_slope_eta_over_b_exact").unwrap();
+        assert!((ball - ball_exact).abs() < 1e-9 && (ball - 1.0).abs() < 0.01);
         let spread = out.value("ball_over_temperature_rel_spread").unwrap();
         let spread_exact = out.value("ball_over_temperature_rel_spread_exact").unwrap();
         assert!((spread - spread_exact).abs() < 1e-9);
@@ -614,6 +650,18 @@ mod tests {
         assert_eq!(left.measured.len(), 2);
         assert_eq!(left.measured[0].points.len(), 4);
         assert!(left.theory[0].points.len() > 50);
+    }
+
+    #[test]
+    fn the_loss_scales_exactly_as_one_over_b() {
+        // From w = 0 the iterate is linear in the noise, so with the same draws and the noise
+        // scaled by 1/sqrt(b) every replica's loss is exactly 1/b times the b = 1 loss (up to
+        // rounding): the loss's 1/b law is a property of the model, not a finding.
+        let h = geometric_curvatures(4, 0.1, 1.0);
+        let streams = sgd_sim::rng::Streams::new(7);
+        let one = replica(&h, 1.0, 0.1, 50, 200, &mut streams.stream("r", 0)).unwrap();
+        let four = replica(&h, 0.5, 0.1, 50, 200, &mut streams.stream("r", 0)).unwrap();
+        assert!((four * 4.0 / one - 1.0).abs() < 1e-12, "{four} vs {one}");
     }
 
     #[test]

@@ -11,15 +11,16 @@
 
 use crate::sign_chain;
 use crate::slopes::{log_checkpoints, log_log_slope};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sgd_sim::parallel::trajectories;
-use sgd_sim::rng::standard_normal;
-use sgd_sim::stats::mean_estimate;
+use sgd_sim::parallel::cancellable_trajectories;
+use sgd_sim::rng::{Stream, standard_normal};
+use sgd_sim::stats::{Estimate, mean_estimate};
 
 /// Parameters of `convergence-rates/convex-rate`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -75,73 +76,94 @@ impl ExperimentParams for Params {
 }
 
 /// One replica's |w_T| and |wbar_T| at the checkpoints.
-struct Record {
-    last: Vec<f64>,
-    averaged: Vec<f64>,
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// |w_t| of the last iterate.
+    pub last: Vec<f64>,
+    /// |wbar_t| of the running average.
+    pub averaged: Vec<f64>,
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A diverging trajectory or a vanishing replica mean.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let replicas = ctx.scaled(p.replicas).max(2);
-    let marks = log_checkpoints(10, p.steps, p.points_per_decade);
-    let kappa = sign_chain::stationary_mean_abs(p.noise_std);
+/// The kind `convergence-rates/convex-rate`.
+#[derive(Debug)]
+pub struct ConvexRate;
 
-    let records = trajectories(&streams, "replica", replicas, |_, rng| {
-        let mut w = p.initial;
-        let mut sum = 0.0;
-        let mut record = Record {
-            last: Vec::with_capacity(marks.len()),
-            averaged: Vec::with_capacity(marks.len()),
-        };
-        let mut next = 0;
-        for t in 0..p.steps {
-            let eta = p.step_scale / ((t + 1) as f64).sqrt();
-            let sign = if w > 0.0 {
-                1.0
-            } else if w < 0.0 {
-                -1.0
-            } else {
-                0.0
-            };
-            w -= eta * (sign + p.noise_std * standard_normal(rng));
-            sum += w;
-            if next < marks.len() && t + 1 == marks[next] {
-                record.last.push(w.abs());
-                record.averaged.push((sum / (t + 1) as f64).abs());
-                next += 1;
-            }
-        }
-        record
-    });
-    if records
-        .iter()
-        .any(|r| r.last.iter().chain(&r.averaged).any(|v| !v.is_finite()))
-    {
-        return Err(ExperimentError::Diverged {
-            step: p.steps,
-            reason: "a replica left the finite numbers".into(),
-        });
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// One record per replica.
+    pub records: Vec<Record>,
+    /// Steps per replica.
+    pub steps: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.records.len() as u64 * self.steps
     }
+}
 
-    let window: Vec<usize> = (0..marks.len())
-        .filter(|&k| marks[k] >= p.fit_from)
-        .collect();
-    let window_t: Vec<f64> = window.iter().map(|&k| marks[k] as f64).collect();
-    let mut out = Outcome::new();
-    out.estimate(
-        "slope_last",
-        log_log_slope(&window_t, replicas, |r, j| records[r].last[window[j]])?,
-    );
-    out.estimate(
-        "slope_averaged",
-        log_log_slope(&window_t, replicas, |r, j| records[r].averaged[window[j]])?,
-    );
-    out.exact("stationary_mean_abs", kappa);
+impl Params {
+    fn checkpoints(&self) -> Vec<u64> {
+        log_checkpoints(10, self.steps, self.points_per_decade)
+    }
+}
 
+/// One replica of subgradient SGD on |w| with eta_t = c / sqrt(t + 1).
+fn replica(p: &Params, marks: &[u64], rng: &mut Stream) -> Record {
+    let mut w = p.initial;
+    let mut sum = 0.0;
+    let mut record = Record {
+        last: Vec::with_capacity(marks.len()),
+        averaged: Vec::with_capacity(marks.len()),
+    };
+    let mut next = 0;
+    for t in 0..p.steps {
+        let eta = p.step_scale / ((t + 1) as f64).sqrt();
+        let sign = if w > 0.0 {
+            1.0
+        } else if w < 0.0 {
+            -1.0
+        } else {
+            0.0
+        };
+        w -= eta * (sign + p.noise_std * standard_normal(rng));
+        sum += w;
+        if next < marks.len() && t + 1 == marks[next] {
+            record.last.push(w.abs());
+            record.averaged.push((sum / (t + 1) as f64).abs());
+            next += 1;
+        }
+    }
+    record
+}
+
+/// Per checkpoint: the last and averaged iterates' means, and the quasi-stationary law
+/// kappa eta_{t-1} = kappa c / sqrt(t) (the iterate after t steps has just taken step eta_{t-1}).
+struct Checkpoint {
+    t: u64,
+    last: Estimate,
+    averaged: Estimate,
+    quasi: f64,
+}
+
+fn checkpoints(p: &Params, m: &Measured) -> Vec<Checkpoint> {
+    let kappa = sign_chain::stationary_mean_abs(p.noise_std);
+    let rs = &m.records;
+    p.checkpoints()
+        .into_iter()
+        .enumerate()
+        .map(|(k, t)| Checkpoint {
+            t,
+            last: mean_estimate(&rs.iter().map(|r| r.last[k]).collect::<Vec<_>>()),
+            averaged: mean_estimate(&rs.iter().map(|r| r.averaged[k]).collect::<Vec<_>>()),
+            quasi: kappa * p.step_scale / (t as f64).sqrt(),
+        })
+        .collect()
+}
+
+/// The table, sqrt(t) E|w_t| over the window, and the quasi-stationary law's z-scores.
+fn law_metrics(p: &Params, points: &[Checkpoint], out: &mut Metrics) {
     let mut table = Table::new([
         "t",
         "last_sim",
@@ -157,110 +179,212 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let mut scaled_min = f64::INFINITY;
     let mut scaled_max: f64 = 0.0;
     let mut max_abs_z: f64 = 0.0;
-    let (mut last_points, mut avg_points, mut theory) = (Vec::new(), Vec::new(), Vec::new());
-    let mut scaled_at_end = None;
-    for (k, &t) in marks.iter().enumerate() {
-        let last = mean_estimate(&records.iter().map(|r| r.last[k]).collect::<Vec<_>>());
-        let averaged = mean_estimate(&records.iter().map(|r| r.averaged[k]).collect::<Vec<_>>());
-        // The iterate after t steps has just taken step eta_{t-1} = c / sqrt(t).
-        let quasi = kappa * p.step_scale / (t as f64).sqrt();
-        let z = last.z_score(quasi);
-        let root_t = (t as f64).sqrt();
-        if t >= p.fit_from {
-            scaled_min = scaled_min.min(root_t * last.value);
-            scaled_max = scaled_max.max(root_t * last.value);
+    for c in points {
+        let z = c.last.z_score(c.quasi);
+        let root_t = (c.t as f64).sqrt();
+        if c.t >= p.fit_from {
+            scaled_min = scaled_min.min(root_t * c.last.value);
+            scaled_max = scaled_max.max(root_t * c.last.value);
             max_abs_z = max_abs_z.max(z.abs());
         }
-        let [llo, lhi] = last.ci95();
-        let [alo, ahi] = averaged.ci95();
+        let [llo, lhi] = c.last.ci95();
+        let [alo, ahi] = c.averaged.ci95();
         table.push(row![
-            t,
-            last.value,
+            c.t,
+            c.last.value,
             llo,
             lhi,
-            quasi,
+            c.quasi,
             z,
-            root_t * last.value,
-            averaged.value,
+            root_t * c.last.value,
+            c.averaged.value,
             alo,
             ahi
         ]);
-        last_points.push(Point::with_interval(t as f64, last.value, [llo, lhi]));
-        avg_points.push(Point::with_interval(
-            t as f64,
-            averaged.value,
-            [alo.max(averaged.value * 1e-3), ahi],
-        ));
-        theory.push((t as f64, quasi));
-        scaled_at_end = Some(last.scaled(root_t));
     }
-    out.exact("sqrt_t_scaled_max_over_min", scaled_max / scaled_min);
-    out.exact("quasi_stationary_max_abs_z", max_abs_z);
-    if let Some(e) = scaled_at_end {
-        out.estimate("sqrt_t_last_at_end", e);
-        out.exact("sqrt_t_last_quasi_stationary", kappa * p.step_scale);
+    out.measured("sqrt_t_scaled_max_over_min", scaled_max / scaled_min);
+    out.measured("quasi_stationary_max_abs_z", max_abs_z);
+    if let Some(c) = points.last() {
+        let kappa = sign_chain::stationary_mean_abs(p.noise_std);
+        out.estimate("sqrt_t_last_at_end", c.last.scaled((c.t as f64).sqrt()));
+        out.computed("sqrt_t_last_quasi_stationary", kappa * p.step_scale);
     }
     out.table("suboptimality", table);
+}
 
-    let tf = p.steps as f64;
-    let anchor = kappa * p.step_scale / tf.sqrt();
-    let series = vec![
-        Series {
-            label: "last iterate".into(),
-            kind: SeriesKind::Simulation,
-            color: 0,
-            points: last_points,
-        },
-        Series::from_xy("", SeriesKind::Theory, 0, theory),
-        Series {
-            label: "averaged iterate".into(),
-            kind: SeriesKind::Simulation,
-            color: 1,
-            points: avg_points,
-        },
-        Series::from_xy(
-            "T^-1/2",
-            SeriesKind::Guide,
+impl Experiment for ConvexRate {
+    const KIND: &'static str = "convergence-rates/convex-rate";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let replicas = ctx.scaled(p.replicas).max(2);
+        let marks = p.checkpoints();
+        let records = cancellable_trajectories(
+            &ctx.streams(),
+            "replica",
+            replicas,
+            &ctx.cancel,
+            |_, rng| Ok::<_, ExperimentError>(replica(p, &marks, rng)),
+        )?;
+        if records
+            .iter()
+            .any(|r| r.last.iter().chain(&r.averaged).any(|v| !v.is_finite()))
+        {
+            return Err(ExperimentError::Diverged {
+                step: p.steps,
+                reason: "a replica left the finite numbers".into(),
+            });
+        }
+        Ok(Measured {
+            records,
+            steps: p.steps,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let marks = p.checkpoints();
+        let window: Vec<usize> = (0..marks.len())
+            .filter(|&k| marks[k] >= p.fit_from)
+            .collect();
+        let window_t: Vec<f64> = window.iter().map(|&k| marks[k] as f64).collect();
+        let rs = &m.records;
+        let mut out = Metrics::new();
+        out.estimate(
+            "slope_last",
+            log_log_slope(&window_t, rs.len(), |r, j| rs[r].last[window[j]])?,
+        );
+        out.estimate(
+            "slope_averaged",
+            log_log_slope(&window_t, rs.len(), |r, j| rs[r].averaged[window[j]])?,
+        );
+        out.computed(
+            "stationary_mean_abs",
+            sign_chain::stationary_mean_abs(p.noise_std),
+        );
+        law_metrics(p, &checkpoints(p, m), &mut out);
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let points = checkpoints(p, m);
+        let kappa = sign_chain::stationary_mean_abs(p.noise_std);
+        let tf = p.steps as f64;
+        let anchor = kappa * p.step_scale / tf.sqrt();
+        let first = points.first().map_or(1.0, |c| c.t as f64);
+        // The law kappa c / sqrt(T), drawn finely.
+        let law = log_checkpoints(points.first().map_or(1, |c| c.t), p.steps, 20)
+            .into_iter()
+            .map(|t| (t as f64, kappa * p.step_scale / (t as f64).sqrt()));
+        let panel = CurvesPanel::new(
+            "f(w) = |w|, η_t = c/√(t+1) (line: (1 + s²)/2 · η_T)",
+            Axis::log("step T"),
+            Axis::log("E f(w_T) − f*"),
+        )
+        .measured(Points::new(
+            "last iterate",
+            0,
+            points
+                .iter()
+                .map(|c| MeasuredPoint::with_ci(c.t as f64, c.last.value, c.last.ci95()))
+                .collect(),
+        ))
+        .theory(Line::new("", 0, law))
+        .measured(Points::new(
+            "averaged iterate",
+            1,
+            points
+                .iter()
+                .map(|c| {
+                    let [lo, hi] = c.averaged.ci95();
+                    let v = c.averaged.value;
+                    MeasuredPoint::with_ci(c.t as f64, v, [lo.max(v * 1e-3), hi])
+                })
+                .collect(),
+        ))
+        .guide(Line::new(
+            "T^−1/2",
             6,
-            [marks[0] as f64, tf]
+            [first, tf]
                 .into_iter()
                 .map(|t| (t, 3.0 * anchor * (tf / t).sqrt())),
-        ),
-    ];
-    out.figure(
-        "suboptimality",
-        FigureSpec {
-            panels: vec![Panel {
-                title: "f(w) = |w|, eta_t = c/sqrt(t+1) (line: (1+s^2)/2 eta_T)".into(),
-                x: Axis::log("step T"),
-                y: Axis::log("E f(w) - f*"),
-                series,
-                labels: Vec::new(),
-            }],
-        },
-    );
-    out.samples = replicas as u64 * p.steps;
-    Ok(out)
+        ));
+        let mut figures = Figures::new();
+        figures.add("suboptimality", FigureData::single(panel));
+        Ok(figures)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn small_run_follows_the_quasi_stationary_law() {
-        // 400 replicas of 20000 steps: E|w_T| within 5 SE of kappa eta_T at every checkpoint
-        // beyond 1000 (the quasi-stationary bias is O(1/T), below 0.5% there, a third of an SE).
+    /// A hand-made measurement: the last iterate sits at the quasi-stationary law times 0.9 or
+    /// 1.1 (alternating over checkpoints, the other replica the other way), the averaged iterate
+    /// at 1/t.
+    fn hand_made() -> (Params, Measured) {
         let p = Params {
-            steps: 20_000,
-            fit_from: 1000,
+            steps: 10_000,
+            fit_from: 100,
             ..Params::default()
         };
-        let mut ctx = RunContext::new("convex-rate", 2);
-        ctx.scale = 0.2;
-        let out = run(&p, &ctx).unwrap();
-        assert!(out.metrics["quasi_stationary_max_abs_z"].value < 5.0);
-        assert!((out.metrics["slope_last"].value + 0.5).abs() < 0.1);
-        assert!(out.metrics["slope_averaged"].value < -0.6);
+        let kappa = sign_chain::stationary_mean_abs(p.noise_std);
+        let marks = p.checkpoints();
+        let records = (0..2)
+            .map(|r| {
+                let f = |k: usize| if (k + r).is_multiple_of(2) { 0.9 } else { 1.1 };
+                Record {
+                    last: marks
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &t)| f(k) * kappa * p.step_scale / (t as f64).sqrt())
+                        .collect(),
+                    averaged: marks
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &t)| f(k) / t as f64)
+                        .collect(),
+                }
+            })
+            .collect();
+        let m = Measured {
+            records,
+            steps: p.steps,
+        };
+        (p, m)
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let (p, m) = hand_made();
+        let out = ConvexRate::metrics(&p, &m).unwrap();
+        assert!((out.value("slope_last").unwrap() + 0.5).abs() < 1e-9);
+        assert!((out.value("slope_averaged").unwrap() + 1.0).abs() < 1e-9);
+        assert!(out.value("quasi_stationary_max_abs_z").unwrap() < 1e-9);
+        assert!((out.value("sqrt_t_scaled_max_over_min").unwrap() - 1.0).abs() < 1e-9);
+        assert_eq!(out.value("stationary_mean_abs"), Some(1.0));
+        assert_eq!(
+            out.values["sqrt_t_last_at_end"].basis,
+            claim_spec::Basis::Measured
+        );
+        assert_eq!(
+            out.tables["suboptimality"].rows.len(),
+            p.checkpoints().len()
+        );
+        let figures = ConvexRate::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["suboptimality"].panels.len(), 1);
+    }
+
+    #[test]
+    fn a_tiny_run_completes() {
+        let p = Params {
+            steps: 200,
+            fit_from: 20,
+            replicas: 2,
+            ..Params::default()
+        };
+        let m = ConvexRate::measure(&p, &RunContext::new("convex-rate", 2)).unwrap();
+        assert_eq!(m.records.len(), 2);
+        assert_eq!(m.samples(), 400);
     }
 }

@@ -31,6 +31,6 @@ pub fn register(registry: &mut Registry) {
     registry.add::<confusion_ball::ConfusionBall>();
     registry.add::<robbins_monro::RobbinsMonroSchedules>();
     registry.add::<strongly_convex::StronglyConvexRate>();
-    registry.add_legacy("convergence-rates/convex-rate", convex_rate::run);
-    registry.add_legacy("convergence-rates/sgd-vs-gd-cost", sgd_vs_gd::run);
+    registry.add::<convex_rate::ConvexRate>();
+    registry.add::<sgd_vs_gd::SgdVsGdCost>();
 }

@@ -19,9 +19,10 @@
 //! loss, and the streaming second-moment recursion ([`crate::recursions::StreamingLeastSquares`]).
 
 use crate::recursions::StreamingLeastSquares;
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use ndarray::Array2;
 use schemars::JsonSchema;
@@ -222,10 +223,14 @@ fn gd_best_steps(
 }
 
 /// What one data set gives: GD's steps and step size, and the mean SGD excess curve.
-struct DataSetResult {
-    gd_steps: f64,
-    gd_eta: f64,
-    sgd_mean_curve: Vec<f64>,
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSetResult {
+    /// GD's fewest (fractional) steps to the target over the step grid.
+    pub gd_steps: f64,
+    /// The step size that achieved them.
+    pub gd_eta: f64,
+    /// The population excess after each SGD step, averaged over the data set's SGD runs.
+    pub sgd_mean_curve: Vec<f64>,
 }
 
 fn one_data_set(
@@ -350,46 +355,49 @@ fn crossing_estimate(curves: &[&[f64]], target: f64) -> Option<Estimate> {
     })
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A target not reached by GD or by the mean SGD run, or a diverging run.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let data_sets = ctx.scaled(p.data_sets).max(2);
-    let runs = ctx.scaled(p.sgd_runs);
-    let sizes = p.sample_sizes.len();
-    let target = p.target_excess();
-    // One task per data set; each draws its data and its SGD runs from its own streams.
-    let results = map_indexed(sizes * data_sets, |i| {
-        one_data_set(p, p.sample_sizes[i / data_sets], &streams, i as u64, runs)
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>, _>>()?;
+/// The kind `convergence-rates/sgd-vs-gd-cost`.
+#[derive(Debug)]
+pub struct SgdVsGdCost;
 
-    // N -> infinity references: GD on the population loss with E[w* w*^T] = I/d, and SGD's
-    // streaming second-moment recursion.
+/// What the measure step produced: one result per data set, size outer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Data sets per N (after `--scale`).
+    pub data_sets: usize,
+    /// SGD runs per data set (after `--scale`).
+    pub runs: usize,
+    /// The data sets' results, `data_sets` per N in the order of `sample_sizes`.
+    pub results: Vec<DataSetResult>,
+}
+
+impl Measured {
+    fn block(&self, ni: usize) -> &[DataSetResult] {
+        &self.results[ni * self.data_sets..(ni + 1) * self.data_sets]
+    }
+}
+
+/// The N -> infinity references: GD's steps on the population loss with E[w* w*^T] = I/d, over
+/// the same step grid, and the crossing of SGD's streaming second-moment recursion.
+fn references(p: &Params) -> (f64, Option<f64>) {
     let spectrum = p.spectrum();
     let d = p.dim;
     let initial = 1.0 / d as f64;
-    let population_gd = {
-        let mut best = f64::INFINITY;
-        for k in 1..=p.gd_step_grid {
-            let eta = 2.0 * k as f64 / ((p.gd_step_grid + 1) as f64 * spectrum[0]);
-            let curve = (0..=p.gd_max_steps).map(|s| {
-                0.5 * spectrum
-                    .iter()
-                    .map(|l| l * initial * sgd_sim::math::powi(1.0 - eta * l, 2 * s as i32))
-                    .sum::<f64>()
-            });
-            if let Some(s) = crossing(curve, target) {
-                best = best.min(s);
-            }
+    let target = p.target_excess();
+    let mut population_gd = f64::INFINITY;
+    for k in 1..=p.gd_step_grid {
+        let eta = 2.0 * k as f64 / ((p.gd_step_grid + 1) as f64 * spectrum[0]);
+        let curve = (0..=p.gd_max_steps).map(|s| {
+            0.5 * spectrum
+                .iter()
+                .map(|l| l * initial * sgd_sim::math::powi(1.0 - eta * l, 2 * s as i32))
+                .sum::<f64>()
+        });
+        if let Some(s) = crossing(curve, target) {
+            population_gd = population_gd.min(s);
         }
-        best
-    };
+    }
     let streaming = StreamingLeastSquares {
-        curvatures: spectrum.clone(),
+        curvatures: spectrum,
         label_noise_variance: p.label_noise * p.label_noise,
     };
     let mut m = vec![initial; d];
@@ -398,8 +406,48 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         streaming.step(&mut m, p.sgd_step(t));
         recursion_curve.push(streaming.excess_loss(&m));
     }
-    let streaming_sgd = crossing(recursion_curve.iter().copied(), target);
+    (population_gd, crossing(recursion_curve, target))
+}
 
+/// Per N: GD's steps (mean over data sets), its cost N x steps, and SGD's crossing step, which is
+/// also its cost.
+struct SizePoint {
+    n: f64,
+    gd: Estimate,
+    gd_cost: Estimate,
+    gd_eta_mean: f64,
+    sgd: Estimate,
+}
+
+fn size_points(p: &Params, m: &Measured) -> Result<Vec<SizePoint>, ExperimentError> {
+    let target = p.target_excess();
+    p.sample_sizes
+        .iter()
+        .enumerate()
+        .map(|(ni, &n)| {
+            let block = m.block(ni);
+            let gd = mean_estimate(&block.iter().map(|r| r.gd_steps).collect::<Vec<_>>());
+            let gd_eta_mean = block.iter().map(|r| r.gd_eta).sum::<f64>() / m.data_sets as f64;
+            let curves: Vec<&[f64]> = block.iter().map(|r| r.sgd_mean_curve.as_slice()).collect();
+            let sgd = crossing_estimate(&curves, target).ok_or_else(|| {
+                ExperimentError::Numerical(format!(
+                    "the mean SGD run did not reach the target within {} steps at N = {n}",
+                    p.sgd_max_steps
+                ))
+            })?;
+            let nf = n as f64;
+            Ok(SizePoint {
+                n: nf,
+                gd,
+                gd_cost: gd.scaled(nf),
+                gd_eta_mean,
+                sgd,
+            })
+        })
+        .collect()
+}
+
+fn cost_table(points: &[SizePoint]) -> Table {
     let mut table = Table::new([
         "n",
         "gd_steps",
@@ -415,137 +463,143 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "sgd_cost_hi",
         "gd_over_sgd",
     ]);
-    let (mut x, mut gd_y, mut gd_s, mut sgd_y, mut sgd_s) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut gd_points, mut sgd_points) = (Vec::new(), Vec::new());
-    let mut ratio_at_max = None;
-    for (ni, &n) in p.sample_sizes.iter().enumerate() {
-        let block = &results[ni * data_sets..(ni + 1) * data_sets];
-        let gd = mean_estimate(&block.iter().map(|r| r.gd_steps).collect::<Vec<_>>());
-        let eta_mean = block.iter().map(|r| r.gd_eta).sum::<f64>() / data_sets as f64;
-        let curves: Vec<&[f64]> = block.iter().map(|r| r.sgd_mean_curve.as_slice()).collect();
-        let sgd = crossing_estimate(&curves, target).ok_or_else(|| {
-            ExperimentError::Numerical(format!(
-                "the mean SGD run did not reach the target within {} steps at N = {n}",
-                p.sgd_max_steps
-            ))
-        })?;
-        let nf = n as f64;
-        let gd_cost = gd.scaled(nf);
-        let [glo, ghi] = gd_cost.ci95();
-        let [slo, shi] = sgd.ci95();
+    for s in points {
+        let [glo, ghi] = s.gd_cost.ci95();
+        let [slo, shi] = s.sgd.ci95();
         table.push(row![
-            n,
-            gd.value,
-            gd.se,
-            gd_cost.value,
+            s.n,
+            s.gd.value,
+            s.gd.se,
+            s.gd_cost.value,
             glo,
             ghi,
-            eta_mean,
-            sgd.value,
-            sgd.se,
-            sgd.value,
+            s.gd_eta_mean,
+            s.sgd.value,
+            s.sgd.se,
+            s.sgd.value,
             slo,
             shi,
-            gd_cost.value / sgd.value
+            s.gd_cost.value / s.sgd.value
         ]);
-        x.push(ln(nf));
-        gd_y.push(ln(gd_cost.value));
-        gd_s.push((gd.se / gd.value).max(f64::MIN_POSITIVE));
-        sgd_y.push(ln(sgd.value));
-        sgd_s.push((sgd.se / sgd.value).max(f64::MIN_POSITIVE));
-        gd_points.push(Point::with_interval(nf, gd_cost.value, [glo, ghi]));
-        sgd_points.push(Point::with_interval(
-            nf,
-            sgd.value,
-            [slo.max(sgd.value * 1e-3), shi],
-        ));
-        // Ratio of independent estimates: relative SEs add in quadrature.
-        let ratio = gd_cost.value / sgd.value;
-        let (rg, rs) = (gd.se / gd.value, sgd.se / sgd.value);
-        let rel = (rg * rg + rs * rs).sqrt();
-        ratio_at_max = Some(Estimate {
-            value: ratio,
-            se: ratio * rel,
-            n: data_sets,
-        });
     }
-    let mut out = Outcome::new();
-    let gd_fit = weighted_linear_fit(&x, &gd_y, &gd_s).slope_estimate();
-    let sgd_fit = weighted_linear_fit(&x, &sgd_y, &sgd_s).slope_estimate();
-    // The fits' SEs come from per-point SEs estimated from `data_sets` data sets each: use
-    // Student's t with data_sets - 1 degrees of freedom for their intervals.
-    let with_dof = |e: Estimate| Estimate { n: data_sets, ..e };
-    out.estimate("gd_cost_slope", with_dof(gd_fit));
-    out.estimate("sgd_cost_slope", with_dof(sgd_fit));
-    if let Some(r) = ratio_at_max {
-        out.estimate("gd_over_sgd_cost_ratio_at_max_n", r);
-    }
-    out.exact("gd_steps_population", population_gd);
-    if let Some(s) = streaming_sgd {
-        out.exact("sgd_steps_streaming_recursion", s);
-    }
-    out.exact("t_quantile_used", t_quantile_975(data_sets));
-    out.table("cost", table);
+    table
+}
 
-    // Vertical range with headroom above the data, where the legend sits.
-    let (y_lo, y_hi) =
-        gd_points
+impl Experiment for SgdVsGdCost {
+    const KIND: &'static str = "convergence-rates/sgd-vs-gd-cost";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let data_sets = ctx.scaled(p.data_sets).max(2);
+        let runs = ctx.scaled(p.sgd_runs);
+        // One task per data set; each draws its data and its SGD runs from its own streams.
+        let results = map_indexed(p.sample_sizes.len() * data_sets, |i| {
+            ctx.check_cancelled()?;
+            one_data_set(p, p.sample_sizes[i / data_sets], &streams, i as u64, runs)
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        Ok(Measured {
+            data_sets,
+            runs,
+            results,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let points = size_points(p, m)?;
+        let (mut x, mut gd_y, mut gd_s, mut sgd_y, mut sgd_s) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for s in &points {
+            x.push(ln(s.n));
+            gd_y.push(ln(s.gd_cost.value));
+            gd_s.push((s.gd.se / s.gd.value).max(f64::MIN_POSITIVE));
+            sgd_y.push(ln(s.sgd.value));
+            sgd_s.push((s.sgd.se / s.sgd.value).max(f64::MIN_POSITIVE));
+        }
+        let mut out = Metrics::new();
+        // The fits' SEs come from per-point SEs estimated from `data_sets` data sets each: use
+        // Student's t with data_sets - 1 degrees of freedom for their intervals.
+        let with_dof = |e: Estimate| Estimate {
+            n: m.data_sets,
+            ..e
+        };
+        let gd_fit = weighted_linear_fit(&x, &gd_y, &gd_s).slope_estimate();
+        let sgd_fit = weighted_linear_fit(&x, &sgd_y, &sgd_s).slope_estimate();
+        out.estimate("gd_cost_slope", with_dof(gd_fit));
+        out.estimate("sgd_cost_slope", with_dof(sgd_fit));
+        if let Some(s) = points.last() {
+            // Ratio of independent estimates: relative SEs add in quadrature.
+            let ratio = s.gd_cost.value / s.sgd.value;
+            let (rg, rs) = (s.gd.se / s.gd.value, s.sgd.se / s.sgd.value);
+            let rel = (rg * rg + rs * rs).sqrt();
+            out.estimate(
+                "gd_over_sgd_cost_ratio_at_max_n",
+                Estimate {
+                    value: ratio,
+                    se: ratio * rel,
+                    n: m.data_sets,
+                },
+            );
+        }
+        let (population_gd, streaming_sgd) = references(p);
+        out.computed("gd_steps_population", population_gd);
+        if let Some(s) = streaming_sgd {
+            out.computed("sgd_steps_streaming_recursion", s);
+        }
+        out.computed("t_quantile_used", t_quantile_975(m.data_sets));
+        out.table("cost", cost_table(&points));
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let points = size_points(p, m)?;
+        let (population_gd, streaming_sgd) = references(p);
+        let gd_points = points
             .iter()
-            .chain(&sgd_points)
-            .fold((f64::INFINITY, 0.0f64), |(lo, hi), pt| {
-                (
-                    lo.min(pt.y_lo.unwrap_or(pt.y)),
-                    hi.max(pt.y_hi.unwrap_or(pt.y)),
-                )
-            });
-    let n_lo = p.sample_sizes[0] as f64;
-    let n_hi = p.sample_sizes[sizes - 1] as f64;
-    let mut series = vec![
-        Series {
-            label: "GD (best constant step)".into(),
-            kind: SeriesKind::Simulation,
-            color: 1,
-            points: gd_points,
-        },
-        Series {
-            label: "SGD (eta = a/(t+t0))".into(),
-            kind: SeriesKind::Simulation,
-            color: 0,
-            points: sgd_points,
-        },
-    ];
-    if population_gd.is_finite() {
-        series.push(Series::from_xy(
-            "",
-            SeriesKind::Guide,
-            1,
-            [n_lo, n_hi].into_iter().map(|n| (n, n * population_gd)),
-        ));
+            .map(|s| MeasuredPoint::with_ci(s.n, s.gd_cost.value, s.gd_cost.ci95()))
+            .collect();
+        let sgd_points = points
+            .iter()
+            .map(|s| {
+                let [lo, hi] = s.sgd.ci95();
+                MeasuredPoint::with_ci(s.n, s.sgd.value, [lo.max(s.sgd.value * 1e-3), hi])
+            })
+            .collect();
+        let n_lo = p.sample_sizes[0] as f64;
+        let n_hi = p.sample_sizes[p.sample_sizes.len() - 1] as f64;
+        let mut panel = CurvesPanel::new(
+            "Gradient evaluations to the target loss (dashed: N → ∞)",
+            Axis::log("data set size N"),
+            Axis::log("per-example gradients"),
+        )
+        .measured(Points::new("GD (best constant step)", 1, gd_points))
+        .measured(Points::new("SGD (η_t = a/(t + t₀))", 0, sgd_points));
+        if population_gd.is_finite() {
+            panel = panel.guide(Line::new(
+                "",
+                1,
+                [n_lo, n_hi].into_iter().map(|n| (n, n * population_gd)),
+            ));
+        }
+        if let Some(s) = streaming_sgd {
+            panel = panel.guide(Line::new("", 0, [n_lo, n_hi].into_iter().map(|n| (n, s))));
+        }
+        let mut figures = Figures::new();
+        figures.add("cost", FigureData::single(panel));
+        Ok(figures)
     }
-    if let Some(s) = streaming_sgd {
-        series.push(Series::from_xy(
-            "",
-            SeriesKind::Guide,
-            0,
-            [n_lo, n_hi].into_iter().map(|n| (n, s)),
-        ));
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.results
+            .iter()
+            .map(|r| (self.runs * (r.sgd_mean_curve.len() - 1)) as u64)
+            .sum()
     }
-    out.figure(
-        "cost",
-        FigureSpec {
-            panels: vec![Panel {
-                title: "Gradient evaluations to 10% above the noise floor (dashed: N -> inf)"
-                    .into(),
-                x: Axis::log("data set size N"),
-                y: Axis::log("per-example gradients").with_range(y_lo / 2.0, y_hi * 20.0),
-                series,
-                labels: Vec::new(),
-            }],
-        },
-    );
-    out.samples = (sizes * data_sets * runs * p.sgd_max_steps) as u64;
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -573,6 +627,64 @@ mod tests {
         let (steps, eta) = gd_best_steps(&hessian, &rhs, 1.0, excess_of, 1e-6, 99, 1000).unwrap();
         assert!(eta > 1.0, "{eta}");
         assert!(steps < 12.0, "{steps}");
+    }
+
+    /// A hand-made measurement: per N, two data sets with GD at 14 and 16 steps and SGD curves
+    /// 0.09 x 0.99^t scaled by 0.95 and 1.05, the same at every N.
+    fn hand_made() -> (Params, Measured) {
+        let p = Params::default();
+        let mut results = Vec::new();
+        for _ in &p.sample_sizes {
+            for (steps, scale) in [(14.0, 0.95), (16.0, 1.05)] {
+                results.push(DataSetResult {
+                    gd_steps: steps,
+                    gd_eta: 1.0,
+                    sgd_mean_curve: (0..=p.sgd_max_steps)
+                        .map(|t| scale * 0.09 * sgd_sim::math::powi(0.99, t as i32))
+                        .collect(),
+                });
+            }
+        }
+        let m = Measured {
+            data_sets: 2,
+            runs: 3,
+            results,
+        };
+        (p, m)
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let (p, m) = hand_made();
+        let out = SgdVsGdCost::metrics(&p, &m).unwrap();
+        // GD's steps do not depend on N, so its cost grows as N; SGD's does not grow at all.
+        assert!((out.value("gd_cost_slope").unwrap() - 1.0).abs() < 1e-9);
+        assert!(out.value("sgd_cost_slope").unwrap().abs() < 1e-9);
+        let ratio = out.value("gd_over_sgd_cost_ratio_at_max_n").unwrap();
+        let rows = &out.tables["cost"].rows;
+        let sgd = rows[2][7].as_f64().unwrap();
+        assert!((ratio - 15.0 * 100_000.0 / sgd).abs() < 1e-6 * ratio);
+        assert_eq!(
+            out.values["gd_steps_population"].basis,
+            claim_spec::Basis::Computed
+        );
+        assert_eq!(m.samples(), 6 * 3 * p.sgd_max_steps as u64);
+        let figures = SgdVsGdCost::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["cost"].panels.len(), 1);
+    }
+
+    #[test]
+    fn a_tiny_run_completes() {
+        let p = Params {
+            sample_sizes: vec![1000, 2000],
+            data_sets: 2,
+            sgd_runs: 1,
+            gd_step_grid: 10,
+            ..Params::default()
+        };
+        let m = SgdVsGdCost::measure(&p, &RunContext::new("sgd-vs-gd", 1)).unwrap();
+        assert_eq!(m.results.len(), 4);
+        assert!(m.results.iter().all(|r| r.gd_steps > 0.0));
     }
 
     #[test]

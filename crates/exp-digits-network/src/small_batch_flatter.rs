@@ -50,8 +50,8 @@ impl Default for Params {
             target_loss: 0.05,
             max_epochs: 200,
             check_examples: 256,
-            lanczos_steps: 12,
-            seeds: 8,
+            lanczos_steps: 10,
+            seeds: 6,
             split_seed: SPLIT_SEED,
         }
     }

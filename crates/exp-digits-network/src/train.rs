@@ -24,6 +24,9 @@ pub const SHAPE: Shape = Shape {
     outputs: CLASSES,
 };
 
+/// Training-loss checks run once an epoch until the loss is within this factor of the target.
+const COARSE_FACTOR: f64 = 3.0;
+
 /// A loss above this (or not finite) stops a run as diverged.
 const DIVERGED_LOSS: f64 = 1e3;
 
@@ -108,6 +111,8 @@ pub struct Probes {
     pub lanczos_steps: usize,
     /// Epoch ends at which to measure the gradient noise scale.
     pub noise_scale_epochs: Vec<usize>,
+    /// Measure the gradient noise scale at the end of the run too.
+    pub noise_scale_at_end: bool,
 }
 
 impl Default for Probes {
@@ -119,6 +124,7 @@ impl Default for Probes {
             sharpness_at_end: false,
             lanczos_steps: 20,
             noise_scale_epochs: Vec::new(),
+            noise_scale_at_end: false,
         }
     }
 }
@@ -346,7 +352,11 @@ pub fn run(
         cancel.check()?;
         let mut done = 0;
         while done < per_epoch {
-            let count = chunk.min(per_epoch - done);
+            // Far from the target, check once an epoch; within COARSE_FACTOR of it, every chunk.
+            let near = probes
+                .target_loss
+                .is_some_and(|t| last.1 <= COARSE_FACTOR * t);
+            let count = if near { chunk } else { per_epoch }.min(per_epoch - done);
             if !lp.steps(count, recipe, d, &mut w, &mut rs) {
                 out.diverged = true;
                 break 'epochs;
@@ -381,6 +391,10 @@ pub fn run(
             &mut rs.lanczos,
         );
         out.sharpness.push((out.epochs as f64, s));
+    }
+    if probes.noise_scale_at_end {
+        out.noise_scale
+            .push(noise_scale(&w, d, recipe.smoothing, out.epochs));
     }
     out.train = evaluate(&w, &d.train_x, &d.train_y);
     out.test = evaluate(&w, &d.test_x, &d.test_y);

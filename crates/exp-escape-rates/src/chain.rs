@@ -225,6 +225,8 @@ impl BandMatrix {
 }
 
 #[cfg(test)]
+// The tests compute independent references with the platform's float functions.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use crate::kernel::{EscapeSpec, ExitAbove, GaussianNoise, escape_steps};

@@ -12,18 +12,19 @@
 
 use crate::kernel::{EscapeSpec, ExitAbove, GaussianNoise, GradientNoise, MinibatchNoise};
 use crate::kramers_escape::{approximate_exit_steps, validate_etas};
-use crate::measure::{ExitSummary, ols_slope, propagated_interval, run_escapes, step_limit};
+use crate::measure::{ExitSummary, PROPAGATION_REPLICATES, ols_slope, run_escapes, step_limit};
 use crate::well::{START, TARGET, chain_exit_steps, langevin_passage_time};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{ln, powf};
 use sgd_sim::potential::DoubleWell;
 use sgd_sim::rng::standard_normal;
-use sgd_sim::stats::Estimate;
+use sgd_sim::stats::{Estimate, NormalDraws};
 
 /// One minibatch configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -145,30 +146,72 @@ impl ExperimentParams for Params {
     }
 }
 
-/// One measured configuration.
-struct Measured {
-    /// None for Gaussian noise.
-    batch: Option<usize>,
-    eta: f64,
-    temperature: f64,
-    noise_variance: f64,
-    trajectories: usize,
-    summary: ExitSummary,
-    exact: f64,
-    chain_steps: f64,
+/// The kind `escape-rates/effective-temperature`.
+#[derive(Debug)]
+pub struct EffectiveTemperature;
+
+/// One measured configuration, with the theory at its own temperature.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Configuration {
+    /// The batch size; `None` for Gaussian noise.
+    pub batch: Option<usize>,
+    /// The step size.
+    pub eta: f64,
+    /// T = eta * (noise variance) / 2.
+    pub temperature: f64,
+    /// The exact variance of one noise draw.
+    pub noise_variance: f64,
+    /// Trajectories run (after `--scale`).
+    pub trajectories: usize,
+    /// The simulated exit steps.
+    pub summary: ExitSummary,
+    /// The exact Langevin mean first-passage time at `temperature` (computed).
+    pub exact: f64,
+    /// The exact mean exit step of a Gaussian chain of the same variance (computed).
+    pub chain_steps: f64,
 }
 
-impl Measured {
+impl Configuration {
+    /// The mean exit time in time units, steps * eta.
     fn time(&self) -> Estimate {
         self.summary.time(self.eta)
     }
+
     fn z_vs_chain(&self) -> f64 {
         (self.summary.steps.value - self.chain_steps) / self.summary.steps.se
     }
 }
 
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The Gaussian-noise configurations, in the order of `etas`.
+    pub gaussian: Vec<Configuration>,
+    /// The minibatch configurations, in the order of `minibatch`.
+    pub minibatch: Vec<Configuration>,
+    /// The exact Langevin time at the nominal temperature (computed).
+    pub exact_time: f64,
+    /// Normal deviates for the interval of the spread across eta (one per Gaussian point and row).
+    pub spread_draws: NormalDraws,
+    /// Normal deviates for the interval of the minibatch error at the data set's temperature.
+    pub minibatch_draws: NormalDraws,
+    /// Normal deviates for the interval of the minibatch error at the nominal temperature.
+    pub nominal_draws: NormalDraws,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        // A minibatch step draws b per-sample gradients.
+        self.gaussian
+            .iter()
+            .chain(&self.minibatch)
+            .map(|m| m.summary.total_steps * m.batch.unwrap_or(1) as u64)
+            .sum()
+    }
+}
+
 /// Measures one configuration against the exact and chain predictions at its own temperature.
-fn measure<N: GradientNoise>(
+fn measure_config<N: GradientNoise>(
     well: &DoubleWell,
     noise: &N,
     eta: f64,
@@ -176,7 +219,7 @@ fn measure<N: GradientNoise>(
     trajectories: usize,
     purpose: &str,
     ctx: &RunContext,
-) -> Result<Measured, ExperimentError> {
+) -> Result<Configuration, ExperimentError> {
     let noise_variance = noise.variance();
     let temperature = eta * noise_variance / 2.0;
     let exact = langevin_passage_time(well, temperature)?;
@@ -190,7 +233,7 @@ fn measure<N: GradientNoise>(
         max_steps: step_limit(chain_steps),
     };
     let summary = run_escapes(&spec, &ctx.streams(), purpose, trajectories)?;
-    Ok(Measured {
+    Ok(Configuration {
         batch,
         eta,
         temperature,
@@ -221,20 +264,18 @@ fn relative_spread(values: &[f64]) -> f64 {
     (max - min) / mean
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid parameters, a failed quadrature, or a diverging trajectory.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
+/// The Gaussian runs at every eta, then the minibatch runs on one data set of offsets.
+fn measure_all(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
     let well = DoubleWell { height: p.barrier };
     let trajectories = ctx.scaled(p.trajectories);
     let mut gaussian = Vec::new();
     for &eta in &p.etas {
+        ctx.check_cancelled()?;
         let noise = GaussianNoise {
             scale: (2.0 * p.temperature / eta).sqrt(),
         };
         let purpose = format!("effective-temperature/gaussian/eta={eta}");
-        gaussian.push(measure(
+        gaussian.push(measure_config(
             &well,
             &noise,
             eta,
@@ -253,12 +294,13 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     let minibatch_trajectories = ctx.scaled(p.minibatch_trajectories);
     let mut minibatch = Vec::new();
     for c in &p.minibatch {
+        ctx.check_cancelled()?;
         let noise = MinibatchNoise::new(xi.clone(), c.batch)?;
         let purpose = format!(
             "effective-temperature/minibatch/eta={}/b={}",
             c.eta, c.batch
         );
-        minibatch.push(measure(
+        minibatch.push(measure_config(
             &well,
             &noise,
             c.eta,
@@ -268,47 +310,82 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             ctx,
         )?);
     }
+    // One stream for the three intervals, drawn in the order the metrics use them.
+    let mut rng = ctx.streams().stream("effective-temperature/intervals", 0);
+    let spread_draws = NormalDraws::draw(&mut rng, PROPAGATION_REPLICATES, gaussian.len());
+    let minibatch_draws = NormalDraws::draw(&mut rng, PROPAGATION_REPLICATES, minibatch.len());
+    let nominal_draws = NormalDraws::draw(&mut rng, PROPAGATION_REPLICATES, minibatch.len());
+    Ok(Measured {
+        gaussian,
+        minibatch,
+        exact_time: langevin_passage_time(&well, p.temperature)?,
+        spread_draws,
+        minibatch_draws,
+        nominal_draws,
+    })
+}
 
-    let mut out = Outcome::new();
-    let mut interval_rng = ctx.streams().stream("effective-temperature/intervals", 0);
-
-    // Time units: the spread across eta, measured and as the chain predicts it.
-    let times: Vec<Estimate> = gaussian.iter().map(Measured::time).collect();
+/// Time units and steps: the spread of the escape time across eta, and the step ratio per halving
+/// of eta (2^-slope of the least-squares slope of ln(steps) on ln(eta)).
+fn gaussian_metrics(m: &Measured, out: &mut Metrics) -> Result<(), ExperimentError> {
+    let gaussian = &m.gaussian;
+    let times: Vec<Estimate> = gaussian.iter().map(Configuration::time).collect();
     let time_values: Vec<f64> = times.iter().map(|t| t.value).collect();
-    out.with_interval(
+    out.estimate_with_interval(
         "time_units_rel_spread",
         relative_spread(&time_values),
-        propagated_interval(&times, relative_spread, &mut interval_rng),
+        m.spread_draws.propagated_interval(&times, relative_spread),
     );
-    let chain_times: Vec<f64> = gaussian.iter().map(|m| m.chain_steps * m.eta).collect();
-    out.exact("time_units_rel_spread_chain", relative_spread(&chain_times));
-    let exact_time = langevin_passage_time(&well, p.temperature)?;
-    out.exact("exact_time", exact_time);
+    let chain_times: Vec<f64> = gaussian.iter().map(|c| c.chain_steps * c.eta).collect();
+    out.computed("time_units_rel_spread_chain", relative_spread(&chain_times));
+    out.computed("exact_time", m.exact_time);
 
-    // Steps: the least-squares slope of ln(steps) on ln(eta) gives the ratio per halving 2^-slope.
-    let x: Vec<f64> = gaussian.iter().map(|m| ln(m.eta)).collect();
-    let ln_steps: Vec<f64> = gaussian.iter().map(|m| ln(m.summary.steps.value)).collect();
+    let x: Vec<f64> = gaussian.iter().map(|c| ln(c.eta)).collect();
+    let ln_steps: Vec<f64> = gaussian.iter().map(|c| ln(c.summary.steps.value)).collect();
     let ln_se: Vec<f64> = gaussian
         .iter()
-        .map(|m| m.summary.steps.se / m.summary.steps.value)
+        .map(|c| c.summary.steps.se / c.summary.steps.value)
         .collect();
-    let samples = trajectories * gaussian.len();
+    let samples = gaussian.iter().map(|c| c.trajectories).sum();
     let slope = ols_slope(&x, &ln_steps, &ln_se, samples)?;
     let [slope_lo, slope_hi] = slope.ci95();
-    out.with_interval(
+    out.estimate_with_interval(
         "steps_ratio_per_halving",
         powf(2.0, -slope.value),
         [powf(2.0, -slope_hi), powf(2.0, -slope_lo)],
     );
-    let ln_chain: Vec<f64> = gaussian.iter().map(|m| ln(m.chain_steps)).collect();
-    out.exact(
+    // The elasticity of the escape time (steps * eta) in eta: 0 when time counted in units of eta
+    // does not depend on eta. ln(time) = ln(steps) + ln(eta), with the same relative SE.
+    let ln_time: Vec<f64> = gaussian.iter().map(|c| ln(c.time().value)).collect();
+    out.estimate(
+        "time_units_eta_elasticity",
+        ols_slope(&x, &ln_time, &ln_se, samples)?,
+    );
+    let ln_chain_time: Vec<f64> = gaussian.iter().map(|c| ln(c.chain_steps * c.eta)).collect();
+    out.computed(
+        "time_units_eta_elasticity_chain",
+        ols_slope(&x, &ln_chain_time, &ln_se, samples)?.value,
+    );
+    let ln_chain: Vec<f64> = gaussian.iter().map(|c| ln(c.chain_steps)).collect();
+    out.computed(
         "steps_ratio_per_halving_chain",
         powf(2.0, -ols_slope(&x, &ln_chain, &ln_se, samples)?.value),
     );
+    let max_abs_z = gaussian
+        .iter()
+        .map(|c| c.z_vs_chain().abs())
+        .fold(0.0, f64::max);
+    out.measured("chain_max_abs_z", max_abs_z);
+    Ok(())
+}
 
-    // Minibatch: against the exact time at T = eta tr(Sigma)/(2b).
-    let mb_times: Vec<Estimate> = minibatch.iter().map(Measured::time).collect();
-    let mb_exact: Vec<f64> = minibatch.iter().map(|m| m.exact).collect();
+/// Minibatch runs against the exact time at T = eta tr(Sigma)/(2b), and at the nominal
+/// T = eta s0^2/(2b), which takes the population variance s0^2 of the offsets for the data set's
+/// tr(Sigma).
+fn minibatch_metrics(m: &Measured, out: &mut Metrics) {
+    let minibatch = &m.minibatch;
+    let mb_times: Vec<Estimate> = minibatch.iter().map(Configuration::time).collect();
+    let mb_exact: Vec<f64> = minibatch.iter().map(|c| c.exact).collect();
     let max_rel = |values: &[f64]| {
         values
             .iter()
@@ -317,41 +394,37 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             .fold(0.0, f64::max)
     };
     let mb_values: Vec<f64> = mb_times.iter().map(|t| t.value).collect();
-    out.with_interval(
+    out.estimate_with_interval(
         "minibatch_temperature_rel_error",
         max_rel(&mb_values),
-        propagated_interval(&mb_times, max_rel, &mut interval_rng),
+        m.minibatch_draws.propagated_interval(&mb_times, max_rel),
     );
-    // The same runs against the exact time at the nominal T = eta s0^2/(2b), which takes the
-    // population variance s0^2 of the offsets for the data set's tr(Sigma).
-    let nominal = exact_time;
+    let nominal = m.exact_time;
     let nominal_rel = |values: &[f64]| {
         values
             .iter()
             .map(|v| (v / nominal - 1.0).abs())
             .fold(0.0, f64::max)
     };
-    out.with_interval(
+    out.estimate_with_interval(
         "minibatch_nominal_temperature_rel_error",
         nominal_rel(&mb_values),
-        propagated_interval(&mb_times, nominal_rel, &mut interval_rng),
+        m.nominal_draws.propagated_interval(&mb_times, nominal_rel),
     );
-    if let Some(m) = minibatch.first() {
-        out.exact("minibatch_temperature", m.temperature);
-        out.exact(
+    // The data set's offsets are random: its temperature and tr(Sigma) are measured.
+    if let Some(c) = minibatch.first() {
+        out.measured("minibatch_temperature", c.temperature);
+        out.measured(
             "minibatch_trace_sigma",
-            m.noise_variance * m.batch.unwrap_or(1) as f64,
+            c.noise_variance * c.batch.unwrap_or(1) as f64,
         );
     }
-    let mb_chain: Vec<f64> = minibatch.iter().map(|m| m.chain_steps * m.eta).collect();
-    out.exact("minibatch_gaussian_chain_rel_error_max", max_rel(&mb_chain));
+    let mb_chain: Vec<f64> = minibatch.iter().map(|c| c.chain_steps * c.eta).collect();
+    out.measured("minibatch_gaussian_chain_rel_error_max", max_rel(&mb_chain));
+}
 
-    let max_abs_z = gaussian
-        .iter()
-        .map(|m| m.z_vs_chain().abs())
-        .fold(0.0, f64::max);
-    out.exact("chain_max_abs_z", max_abs_z);
-
+/// Every configuration, simulation and theory side by side.
+fn escape_table(m: &Measured) -> Table {
     let mut table = Table::new([
         "noise",
         "eta",
@@ -370,157 +443,149 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "sim_over_exact",
         "z_vs_chain",
     ]);
-    for m in gaussian.iter().chain(&minibatch) {
-        let t = m.time();
+    for c in m.gaussian.iter().chain(&m.minibatch) {
+        let t = c.time();
         let [lo, hi] = t.ci95();
         table.push(row![
-            if m.batch.is_some() {
+            if c.batch.is_some() {
                 "minibatch"
             } else {
                 "gaussian"
             },
-            m.eta,
-            m.batch.map(|b| b as f64),
-            m.temperature,
-            m.noise_variance,
-            m.trajectories,
-            m.summary.steps.value,
-            m.summary.steps.se,
+            c.eta,
+            c.batch.map(|b| b as f64),
+            c.temperature,
+            c.noise_variance,
+            c.trajectories,
+            c.summary.steps.value,
+            c.summary.steps.se,
             t.value,
             t.se,
             lo,
             hi,
-            m.exact,
-            m.chain_steps * m.eta,
-            t.value / m.exact,
-            m.z_vs_chain()
+            c.exact,
+            c.chain_steps * c.eta,
+            t.value / c.exact,
+            c.z_vs_chain()
         ]);
     }
-    out.table("escape-times", table);
-    out.figure(
-        "escape-time-vs-eta",
-        figure(p, &well, exact_time, &gaussian, &minibatch)?,
-    );
-    out.samples = gaussian
+    table
+}
+
+impl Experiment for EffectiveTemperature {
+    const KIND: &'static str = "escape-rates/effective-temperature";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        measure_all(p, ctx)
+    }
+
+    fn metrics(_p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        gaussian_metrics(m, &mut out)?;
+        minibatch_metrics(m, &mut out);
+        out.table("escape-times", escape_table(m));
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("escape-time-vs-eta", escape_figure(p, m)?);
+        Ok(figures)
+    }
+}
+
+/// Measured points of `configs`: the value `f` picks, with its 95% interval.
+fn points(configs: &[Configuration], f: fn(&Configuration) -> Estimate) -> Vec<MeasuredPoint> {
+    configs
         .iter()
-        .chain(&minibatch)
-        .map(|m| m.summary.total_steps * m.batch.unwrap_or(1) as u64)
-        .sum();
-    Ok(out)
+        .map(|c| {
+            let e = f(c);
+            MeasuredPoint::with_ci(c.eta, e.value, e.ci95())
+        })
+        .collect()
 }
 
 /// Escape time against eta, in steps and in time units.
-fn figure(
-    p: &Params,
-    well: &DoubleWell,
-    exact: f64,
-    gaussian: &[Measured],
-    minibatch: &[Measured],
-) -> Result<FigureSpec, ExperimentError> {
+fn escape_figure(p: &Params, m: &Measured) -> Result<FigureData, ExperimentError> {
+    let well = DoubleWell { height: p.barrier };
+    let exact = m.exact_time;
     let all_etas = p.etas.iter().chain(p.minibatch.iter().map(|c| &c.eta));
     let lo = all_etas.clone().copied().fold(f64::INFINITY, f64::min) / 1.25;
     let hi = all_etas.copied().fold(f64::NEG_INFINITY, f64::max) * 1.25;
-    let grid: Vec<f64> = (0..=12)
-        .map(|k| lo * powf(hi / lo, f64::from(k) / 12.0))
+    let grid: Vec<f64> = (0..=60)
+        .map(|k| lo + (hi - lo) * f64::from(k) / 60.0)
         .collect();
     let mut chain_curve = Vec::with_capacity(grid.len());
-    for &eta in &grid {
-        let steps = chain_exit_steps(well, eta, 2.0 * p.temperature / eta)?;
+    for &eta in grid.iter().step_by(3) {
+        let steps = chain_exit_steps(&well, eta, 2.0 * p.temperature / eta)?;
         chain_curve.push((eta, steps * eta));
     }
-    let sim_steps = |ms: &[Measured]| -> Vec<Point> {
-        ms.iter()
-            .map(|m| Point::with_interval(m.eta, m.summary.steps.value, m.summary.steps.ci95()))
-            .collect()
-    };
-    let sim_time = |ms: &[Measured]| -> Vec<Point> {
-        ms.iter()
-            .map(|m| {
-                let t = m.time();
-                Point::with_interval(m.eta, t.value, t.ci95())
-            })
-            .collect()
-    };
-    let batches: Vec<String> = minibatch
+    let batches: Vec<String> = m
+        .minibatch
         .iter()
-        .filter_map(|m| m.batch.map(|b| b.to_string()))
+        .filter_map(|c| c.batch.map(|b| b.to_string()))
         .collect();
     let mb_label = format!("minibatch SGD, b = {}", batches.join(", "));
-    let mb_exact = minibatch.first().map_or(exact, |m| m.exact);
-    let steps_panel = Panel {
-        title: "In steps".into(),
-        x: Axis::linear("eta").with_range(0.0, hi),
-        y: Axis::log("mean exit step"),
-        series: vec![
-            Series::from_xy(
-                "exact time / eta",
-                SeriesKind::Theory,
-                0,
-                grid.iter().map(|&eta| (eta, exact / eta)),
-            ),
-            Series {
-                label: "Gaussian-noise SGD".into(),
-                kind: SeriesKind::Simulation,
-                color: 0,
-                points: sim_steps(gaussian),
-            },
-            Series::from_xy(
-                "exact time at the minibatch T / eta",
-                SeriesKind::Guide,
-                2,
-                grid.iter().map(|&eta| (eta, mb_exact / eta)),
-            ),
-            Series {
-                label: mb_label.clone(),
-                kind: SeriesKind::Simulation,
-                color: 2,
-                points: sim_steps(minibatch),
-            },
-        ],
-        labels: Vec::new(),
-    };
-    let time_panel = Panel {
-        title: "In time units (steps x eta)".into(),
-        x: Axis::linear("eta").with_range(0.0, hi),
-        y: Axis::linear("mean escape time")
+    let mb_exact = m.minibatch.first().map_or(exact, |c| c.exact);
+    let steps_of = |c: &Configuration| c.summary.steps;
+    let steps_panel = CurvesPanel::new(
+        "In steps",
+        Axis::linear("step size η").with_range(lo, hi),
+        Axis::linear("mean exit step"),
+    )
+    .theory(Line::new(
+        "exact time / η",
+        0,
+        grid.iter().map(|&eta| (eta, exact / eta)),
+    ))
+    .guide(Line::new(
+        "exact time at the minibatch T / η",
+        2,
+        grid.iter().map(|&eta| (eta, mb_exact / eta)),
+    ))
+    .measured(Points::new(
+        "Gaussian-noise SGD",
+        0,
+        points(&m.gaussian, steps_of),
+    ))
+    .measured(Points::new(
+        mb_label.clone(),
+        2,
+        points(&m.minibatch, steps_of),
+    ));
+    let time_panel = CurvesPanel::new(
+        "In time units (steps × η)",
+        Axis::linear("step size η").with_range(lo, hi),
+        Axis::linear("mean escape time")
             .with_range(0.8 * mb_exact.min(exact), 1.15 * exact.max(mb_exact)),
-        series: vec![
-            Series::from_xy(
-                "exact Langevin time at T",
-                SeriesKind::Theory,
-                0,
-                [(lo, exact), (hi, exact)],
-            ),
-            Series::from_xy(
-                "exact chain (Gaussian noise)",
-                SeriesKind::Guide,
-                1,
-                chain_curve,
-            ),
-            Series::from_xy(
-                "exact Langevin time at the minibatch T",
-                SeriesKind::Guide,
-                2,
-                [(lo, mb_exact), (hi, mb_exact)],
-            ),
-            Series {
-                label: "Gaussian-noise SGD".into(),
-                kind: SeriesKind::Simulation,
-                color: 0,
-                points: sim_time(gaussian),
-            },
-            Series {
-                label: mb_label,
-                kind: SeriesKind::Simulation,
-                color: 2,
-                points: sim_time(minibatch),
-            },
-        ],
-        labels: Vec::new(),
-    };
-    Ok(FigureSpec {
-        panels: vec![steps_panel, time_panel],
-    })
+    )
+    .theory(Line::new(
+        "exact Langevin time at T",
+        0,
+        [(lo, exact), (hi, exact)],
+    ))
+    .guide(Line::new("exact chain (Gaussian noise)", 1, chain_curve))
+    .guide(Line::new(
+        "exact Langevin time at the minibatch T",
+        2,
+        [(lo, mb_exact), (hi, mb_exact)],
+    ))
+    .measured(Points::new(
+        "Gaussian-noise SGD",
+        0,
+        points(&m.gaussian, Configuration::time),
+    ))
+    .measured(Points::new(
+        mb_label,
+        2,
+        points(&m.minibatch, Configuration::time),
+    ));
+    Ok(FigureData::stacked(vec![
+        steps_panel.into(),
+        time_panel.into(),
+    ]))
 }
 
 #[cfg(test)]
@@ -563,5 +628,65 @@ mod tests {
     #[test]
     fn spread_is_range_over_mean() {
         assert!((relative_spread(&[1.0, 2.0, 3.0]) - 1.0).abs() < 1e-15);
+    }
+
+    /// A hand-made measurement: two Gaussian and one minibatch configuration at dL/T = 5.
+    fn hand_made() -> Measured {
+        let well = DoubleWell { height: 1.0 };
+        let exact = langevin_passage_time(&well, 0.2).unwrap();
+        let config = |eta: f64, batch: Option<usize>, time: f64| Configuration {
+            batch,
+            eta,
+            temperature: 0.2,
+            noise_variance: 0.4 / eta,
+            trajectories: 1000,
+            summary: ExitSummary {
+                steps: Estimate {
+                    value: time / eta,
+                    se: 0.01 * time / eta,
+                    n: 1000,
+                },
+                steps_sd: time / eta,
+                total_steps: 100,
+            },
+            exact,
+            chain_steps: time / eta,
+        };
+        let mut rng = sgd_sim::rng::Streams::new(1).stream("test", 0);
+        Measured {
+            gaussian: vec![config(0.01, None, exact), config(0.02, None, 0.9 * exact)],
+            minibatch: vec![config(0.01, Some(8), 1.05 * exact)],
+            exact_time: exact,
+            spread_draws: NormalDraws::draw(&mut rng, 200, 2),
+            minibatch_draws: NormalDraws::draw(&mut rng, 200, 1),
+            nominal_draws: NormalDraws::draw(&mut rng, 200, 1),
+        }
+    }
+
+    #[test]
+    fn metrics_and_figures_are_functions_of_the_measurement() {
+        let p = Params::default();
+        let m = hand_made();
+        let out = EffectiveTemperature::metrics(&p, &m).unwrap();
+        // Times 1 and 0.9 of the exact one: spread 0.1 / 0.95.
+        let spread = out.value("time_units_rel_spread").unwrap();
+        assert!((spread - 0.1 / 0.95).abs() < 1e-12, "{spread}");
+        // Steps 1/0.01 and 0.9/0.02 of the exact time: ratio per halving 2/0.9.
+        let ratio = out.value("steps_ratio_per_halving").unwrap();
+        assert!((ratio - 2.0 / 0.9).abs() < 1e-9, "{ratio}");
+        // Times 1 and 0.9 at eta and 2 eta: elasticity ln(0.9)/ln(2).
+        let elasticity = out.value("time_units_eta_elasticity").unwrap();
+        assert!(
+            (elasticity - ln(0.9) / ln(2.0)).abs() < 1e-12,
+            "{elasticity}"
+        );
+        assert_eq!(out.value("chain_max_abs_z"), Some(0.0));
+        let mb = out.value("minibatch_temperature_rel_error").unwrap();
+        assert!((mb - 0.05).abs() < 1e-12, "{mb}");
+        assert_eq!(out.values["exact_time"].basis, claim_spec::Basis::Computed);
+        assert_eq!(out.tables["escape-times"].rows.len(), 3);
+        assert_eq!(m.samples(), 100 + 100 + 800);
+        let figures = EffectiveTemperature::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["escape-time-vs-eta"].panels.len(), 2);
     }
 }

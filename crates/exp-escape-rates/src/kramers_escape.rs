@@ -270,6 +270,22 @@ fn kramers_metrics(m: &Measured, out: &mut Metrics) {
             .reduce(|a, b| if pick(b.ratio, a.ratio) { b } else { a })
     };
     if let (Some(high), Some(low)) = (by_ratio(|b, a| b > a), by_ratio(|b, a| b < a)) {
+        // The simulated time at the highest dL/T and the smallest eta there (the closest to the
+        // continuum) over Kramers' asymptote: the prefactor as measured.
+        let closest = m
+            .points
+            .iter()
+            .filter(|p| p.ratio == high.ratio)
+            .reduce(|a, b| if b.eta < a.eta { b } else { a })
+            .unwrap_or(high);
+        out.estimate(
+            "sim_over_kramers_at_max_barrier",
+            closest.time().scaled(1.0 / closest.kramers),
+        );
+        out.computed(
+            "exact_over_kramers_at_max_barrier",
+            closest.exact / closest.kramers,
+        );
         out.computed("kramers_rel_error_at_max_barrier", high.kramers_error());
         out.computed("kramers_rel_error_at_min_barrier", low.kramers_error());
         out.computed(
@@ -521,6 +537,13 @@ mod tests {
             claim_spec::Basis::Computed
         );
         assert_eq!(out.tables["arrhenius"].rows.len(), 3);
+        // SGD at 0.99 of the exact time: 0.99 exact/Kramers over Kramers' asymptote.
+        let q = &m.points[2];
+        let ratio = out.value("sim_over_kramers_at_max_barrier").unwrap();
+        assert!(
+            (ratio - 0.99 * q.exact / q.kramers).abs() < 1e-12,
+            "{ratio}"
+        );
         assert_eq!(m.samples(), 3000);
         let figures = KramersEscape::figures(&p, &m).unwrap().into_map();
         assert_eq!(figures["arrhenius"].panels.len(), 2);

@@ -25,9 +25,6 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
     registry.add::<kramers_escape::KramersEscape>();
-    registry.add_legacy(
-        "escape-rates/effective-temperature",
-        effective_temperature::run,
-    );
-    registry.add_legacy("escape-rates/saddle-escape", saddle_escape::run);
+    registry.add::<effective_temperature::EffectiveTemperature>();
+    registry.add::<saddle_escape::SaddleEscape>();
 }

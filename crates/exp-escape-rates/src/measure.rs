@@ -1,17 +1,18 @@
 //! Shared measurement steps of the claims: running a batch of escapes and summarizing the exit
-//! steps, and intervals for statistics of several estimates (a maximum, a spread).
+//! steps, and the least-squares slope of several estimates with its propagated error.
 
 use crate::kernel::{EscapeSpec, ExitRule, GradientNoise, escape_steps};
 use claim_spec::ExperimentError;
 use sgd_sim::potential::Potential;
-use sgd_sim::rng::{Stream, Streams, standard_normal};
-use sgd_sim::stats::{Estimate, mean_estimate, quantile_sorted};
+use sgd_sim::rng::Streams;
+use sgd_sim::stats::{Estimate, mean_estimate};
 
 /// A trajectory is allowed this many times its expected exit step before the run is declared
 /// stuck (an exit-time distribution with an exponential tail exceeds it with probability ~e^-1000).
 pub const STEP_LIMIT_FACTOR: f64 = 1000.0;
 
-/// Replicates drawn by [`propagated_interval`].
+/// Rows of normal deviates drawn for a propagated interval
+/// ([`sgd_sim::stats::NormalDraws::propagated_interval`]).
 pub const PROPAGATION_REPLICATES: usize = 4000;
 
 /// The exit steps of one configuration: their mean with its standard error, and their total.
@@ -67,32 +68,6 @@ pub fn run_escapes<P: Potential, N: GradientNoise, E: ExitRule>(
     })
 }
 
-/// A 95% interval for `statistic` of several independent estimates, by propagating their sampling
-/// errors: the estimates are redrawn as value + se z (z standard normal, the central-limit
-/// distribution of each mean) `PROPAGATION_REPLICATES` times and the 2.5% and 97.5% quantiles of
-/// the statistic taken (a parametric bootstrap; Efron and Tibshirani, *An Introduction to the
-/// Bootstrap*, 6.5). Used for maxima and spreads, which have no simple closed-form interval.
-pub fn propagated_interval<F: Fn(&[f64]) -> f64>(
-    estimates: &[Estimate],
-    statistic: F,
-    rng: &mut Stream,
-) -> [f64; 2] {
-    let mut draws = vec![0.0; estimates.len()];
-    let mut values: Vec<f64> = (0..PROPAGATION_REPLICATES)
-        .map(|_| {
-            for (d, e) in draws.iter_mut().zip(estimates) {
-                *d = e.value + e.se * standard_normal(rng);
-            }
-            statistic(&draws)
-        })
-        .collect();
-    values.sort_by(f64::total_cmp);
-    [
-        quantile_sorted(&values, 0.025),
-        quantile_sorted(&values, 0.975),
-    ]
-}
-
 /// The ordinary least-squares slope of y on x, with its standard error propagated from known
 /// per-point standard errors `sigma` of y: slope = sum c_i y_i with c_i = (x_i - mean x)/Sxx, so
 /// SE = sqrt(sum c_i^2 sigma_i^2). Returned as an estimate backed by `samples` draws (the normal
@@ -144,20 +119,6 @@ mod tests {
         assert!((e.value - linear_fit(&x, &y).slope).abs() < 1e-14);
         assert!((e.se - 0.05).abs() < 1e-15);
         assert!(ols_slope(&[1.0, 1.0], &[0.0, 1.0], &[1.0, 1.0], 2).is_err());
-    }
-
-    #[test]
-    fn propagated_interval_of_a_single_mean_is_the_normal_interval() {
-        // The statistic "the value itself" gives value +- 1.96 se up to the Monte Carlo error of
-        // the 2.5% quantile over 4000 draws (about 0.06 se).
-        let e = Estimate {
-            value: 10.0,
-            se: 2.0,
-            n: 1000,
-        };
-        let [lo, hi] = propagated_interval(&[e], |v| v[0], &mut Streams::new(4).stream("p", 0));
-        assert!((lo - (10.0 - 1.96 * 2.0)).abs() < 0.25, "{lo}");
-        assert!((hi - (10.0 + 1.96 * 2.0)).abs() < 0.25, "{hi}");
     }
 
     #[test]

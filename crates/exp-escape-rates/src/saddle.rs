@@ -1,10 +1,11 @@
 //! Exit steps from the saddle of L(y) = -lambda y^2/2 + y^4/4 through |y| >= R: the formulas of
-//! CLAIMS.md and the exact discrete-time versions they approximate.
+//! the claim (the continuum, flow-based asymptotes) and the exact discrete-time versions they
+//! approximate.
 //!
 //! Gradient descent is the map f(y) = y + eta (lambda y - y^3), with multiplier a = 1 + eta lambda at
 //! the saddle. Near 0 it grows as a^k; the cubic slows it down on the way to R.
 //!
-//! - CLAIMS.md's gradient-descent formula: k = ln(R_eff / y0) / ln a with R_eff = R / sqrt(1 - R^2/lambda),
+//! - The claim's gradient-descent formula: k = ln(R_eff / y0) / ln a with R_eff = R / sqrt(1 - R^2/lambda),
 //!   the effective radius of the gradient *flow* y' = lambda y - y^3, whose exact solution satisfies
 //!   y(t) / sqrt(1 - y(t)^2/lambda) = e^{lambda t} y0 / sqrt(1 - y0^2/lambda).
 //! - The discrete map has its own linearizing coordinate, the Koenigs function
@@ -16,7 +17,7 @@
 //!   to X ~ N(0, V), V = eta^2 s^2 / (a^2 - 1) (the geometric series of the variances). The
 //!   trajectory then follows gradient descent from the effective start |X|, so the exit step is
 //!   ln(h(R)/|X|)/ln a rounded up, and with E ln|Z| = -(gamma_E + ln 2)/2 for Z ~ N(0, 1):
-//!   E[k] = [ln(R_eff/sqrt V) + (gamma_E + ln 2)/2] / ln a (CLAIMS.md, with the flow's R_eff), or
+//!   E[k] = [ln(R_eff/sqrt V) + (gamma_E + ln 2)/2] / ln a (the claim's formula, with the flow's R_eff), or
 //!   exactly to this order, [ln(h(R)/sqrt V) + (gamma_E + ln 2)/2] / ln a + 1/2, the 1/2 being the
 //!   mean of the rounding up (the fractional part of ln(h(R)/|X|)/ln a is uniform to high accuracy
 //!   because ln|X| spreads over about 1.1/ln a steps). What is left is relative O(V/R^2) from noise
@@ -88,7 +89,7 @@ impl SaddleExit {
         y + self.eta * (self.lambda * y - y * y * y)
     }
 
-    /// The flow's effective radius R / sqrt(1 - R^2/lambda) (CLAIMS.md).
+    /// The flow's effective radius R / sqrt(1 - R^2/lambda) (the claim's formulas use it).
     pub fn flow_effective_radius(&self) -> f64 {
         self.radius / (1.0 - self.radius * self.radius / self.lambda).sqrt()
     }
@@ -135,7 +136,7 @@ impl SaddleExit {
         Ok(f64::from(n) * self.growth() + ln(x))
     }
 
-    /// CLAIMS.md's gradient-descent exit step from y0: ln(R_eff/y0) / ln(1 + eta lambda).
+    /// The claim's gradient-descent exit step from y0: ln(R_eff/y0) / ln(1 + eta lambda).
     pub fn gd_exit_steps_formula(&self, y0: f64) -> f64 {
         ln(self.flow_effective_radius() / y0) / self.growth()
     }
@@ -156,7 +157,7 @@ impl SaddleExit {
         self.eta * self.eta * noise_scale * noise_scale / (a * a - 1.0)
     }
 
-    /// CLAIMS.md's SGD mean exit step from 0:
+    /// The claim's SGD mean exit step from 0:
     /// [ln(R_eff / sqrt V) + (gamma_E + ln 2)/2] / ln(1 + eta lambda).
     pub fn sgd_mean_exit_steps_formula(&self, noise_scale: f64) -> f64 {
         let v = self.effective_start_variance(noise_scale);
@@ -187,6 +188,8 @@ impl SaddleExit {
 }
 
 #[cfg(test)]
+// The tests compute independent references with the platform's float functions.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use crate::kernel::{EscapeSpec, ExitOutside, GaussianNoise, escape_steps};
@@ -249,7 +252,7 @@ mod tests {
     #[test]
     fn gd_exit_step_is_exactly_the_rounded_koenigs_count() {
         // Iterating the map is the ground truth; the Koenigs count reproduces it exactly and the
-        // CLAIMS.md formula lies within one step of it.
+        // claim's formula lies within one step of it.
         let s = claims_setup();
         let saddle = QuarticSaddle { lambda: 1.0 };
         for y0 in [1e-4, 1e-6, 1e-8, 1e-10, 1e-12, 3e-7] {

@@ -3,21 +3,23 @@
 //! gradient descent needs ln(1/y0)/ln(1 + eta lambda) steps from y0 and never moves from y0 = 0.
 //!
 //! SGD: `runs` trajectories of y <- y - eta (L'(y) + s z) from y = 0 per noise scale s, compared with
-//! CLAIMS.md's formula and with its exact discrete-time form ([`crate::saddle`]). Gradient descent:
-//! iterated from each y0 and compared with its formula and with the exact Koenigs count.
+//! the linearized asymptotic formula and with its exact discrete-time form ([`crate::saddle`]).
+//! Gradient descent: iterated from each y0 and compared with its formula and with the exact Koenigs
+//! count.
 
 use crate::kernel::{EscapeSpec, ExitOutside, GaussianNoise, gradient_descent_exit_step};
-use crate::measure::{ExitSummary, propagated_interval, run_escapes, step_limit};
+use crate::measure::{ExitSummary, PROPAGATION_REPLICATES, ols_slope, run_escapes, step_limit};
 use crate::saddle::SaddleExit;
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sgd_sim::math::{log10, powf};
+use sgd_sim::math::{ln, log10, powf};
 use sgd_sim::potential::{Potential, QuarticSaddle};
-use sgd_sim::stats::Estimate;
+use sgd_sim::stats::{Estimate, NormalDraws};
 
 /// Parameters of `escape-rates/saddle-escape`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -119,42 +121,81 @@ impl ExperimentParams for Params {
     }
 }
 
+/// The kind `escape-rates/saddle-escape`.
+#[derive(Debug)]
+pub struct SaddleEscape;
+
 /// One SGD noise scale.
-struct SgdPoint {
-    noise_scale: f64,
-    summary: ExitSummary,
-    formula: f64,
-    discrete: f64,
-    predicted_sd: f64,
+#[derive(Clone, Debug, PartialEq)]
+pub struct SgdPoint {
+    /// The noise scale s.
+    pub noise_scale: f64,
+    /// The simulated exit steps.
+    pub summary: ExitSummary,
+    /// The asymptotic formula's mean exit step (computed).
+    pub formula: f64,
+    /// Its exact discrete-time form (computed).
+    pub discrete: f64,
+    /// The predicted standard deviation of the exit step (computed).
+    pub predicted_sd: f64,
 }
 
-/// One gradient-descent start.
-struct GdPoint {
-    start: f64,
-    iterated: f64,
-    formula: f64,
-    discrete: f64,
+/// One gradient-descent start (all deterministic).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GdPoint {
+    /// The start y0.
+    pub start: f64,
+    /// The exit step found by iterating the map.
+    pub iterated: f64,
+    /// The formula ln(R_eff/y0)/ln(1 + eta lambda) plus the rounding to a whole step.
+    pub formula: f64,
+    /// The exact Koenigs count.
+    pub discrete: f64,
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid geometry, a failed Koenigs inversion, or a trajectory that does not exit.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let geometry = p.geometry()?;
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// SGD runs per noise scale (after `--scale`).
+    pub runs: usize,
+    /// One point per noise scale, in the order of `noise_scales`.
+    pub sgd: Vec<SgdPoint>,
+    /// One point per gradient-descent start, in the order of `gd_starts`.
+    pub gd: Vec<GdPoint>,
+    /// Gradient descent's exit step from `gd_reference_start`.
+    pub gd_reference: f64,
+    /// The largest |y| of gradient descent started at y = 0 exactly.
+    pub gd_from_saddle_displacement: f64,
+    /// Normal deviates for the interval of the largest relative error.
+    pub rel_error_draws: NormalDraws,
+    /// Normal deviates for the interval of the SGD over gradient-descent ratio.
+    pub ratio_draws: NormalDraws,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.sgd.iter().map(|m| m.summary.total_steps).sum()
+    }
+}
+
+/// SGD from the saddle at every noise scale.
+fn measure_sgd(
+    p: &Params,
+    geometry: &SaddleExit,
+    runs: usize,
+    ctx: &RunContext,
+) -> Result<Vec<SgdPoint>, ExperimentError> {
     let saddle = QuarticSaddle { lambda: p.lambda };
-    let exit = ExitOutside(p.radius);
     let streams = ctx.streams();
-    let runs = ctx.scaled(p.runs);
-
     let mut sgd = Vec::new();
     for &s in &p.noise_scales {
+        ctx.check_cancelled()?;
         let formula = geometry.sgd_mean_exit_steps_formula(s);
         let noise = GaussianNoise { scale: s };
         let spec = EscapeSpec {
             potential: &saddle,
             noise: &noise,
-            exit,
+            exit: ExitOutside(p.radius),
             eta: p.eta,
             start: 0.0,
             max_steps: step_limit(formula),
@@ -168,39 +209,99 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             predicted_sd: geometry.sgd_exit_steps_sd(),
         });
     }
+    Ok(sgd)
+}
 
-    let gd_exit = |y0: f64| -> Result<f64, ExperimentError> {
-        let limit = step_limit(geometry.gd_exit_steps_formula(y0));
-        gradient_descent_exit_step(&saddle, &exit, p.eta, y0, limit)
-            .map(|k| k as f64)
-            .ok_or_else(|| ExperimentError::Diverged {
-                step: limit,
-                reason: format!("gradient descent from {y0} did not exit"),
-            })
-    };
+/// Gradient descent's exit step from y0, by iterating the map.
+fn gd_exit(p: &Params, geometry: &SaddleExit, y0: f64) -> Result<f64, ExperimentError> {
+    let saddle = QuarticSaddle { lambda: p.lambda };
+    let limit = step_limit(geometry.gd_exit_steps_formula(y0));
+    gradient_descent_exit_step(&saddle, &ExitOutside(p.radius), p.eta, y0, limit)
+        .map(|k| k as f64)
+        .ok_or_else(|| ExperimentError::Diverged {
+            step: limit,
+            reason: format!("gradient descent from {y0} did not exit"),
+        })
+}
+
+/// Gradient descent from the saddle itself: the largest |y| reached (y stays exactly 0).
+fn gd_from_saddle(p: &Params, ctx: &RunContext) -> Result<f64, ExperimentError> {
+    let saddle = QuarticSaddle { lambda: p.lambda };
+    let mut y = 0.0f64;
+    let mut farthest = 0.0f64;
+    for k in 0..p.gd_stationary_steps {
+        if k % 1_000_000 == 0 {
+            ctx.check_cancelled()?;
+        }
+        y -= p.eta * saddle.derivative(y);
+        farthest = farthest.max(y.abs());
+    }
+    Ok(farthest)
+}
+
+fn measure_all(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+    let geometry = p.geometry()?;
+    let runs = ctx.scaled(p.runs);
+    let sgd = measure_sgd(p, &geometry, runs, ctx)?;
     let mut gd = Vec::new();
     for &y0 in &p.gd_starts {
         gd.push(GdPoint {
             start: y0,
-            iterated: gd_exit(y0)?,
+            iterated: gd_exit(p, &geometry, y0)?,
             formula: geometry.gd_exit_steps_formula(y0),
             discrete: geometry.gd_exit_step_exact(y0)?,
         });
     }
-    let gd_reference = gd_exit(p.gd_reference_start)?;
+    let gd_reference = gd_exit(p, &geometry, p.gd_reference_start)?;
+    let gd_from_saddle_displacement = gd_from_saddle(p, ctx)?;
+    // One stream for both intervals, drawn in the order the metrics use them.
+    let mut rng = ctx.streams().stream("saddle-escape/intervals", 0);
+    let rel_error_draws = NormalDraws::draw(&mut rng, PROPAGATION_REPLICATES, sgd.len());
+    let ratio_draws = NormalDraws::draw(&mut rng, PROPAGATION_REPLICATES, sgd.len());
+    Ok(Measured {
+        runs,
+        sgd,
+        gd,
+        gd_reference,
+        gd_from_saddle_displacement,
+        rel_error_draws,
+        ratio_draws,
+    })
+}
 
-    // Gradient descent from the saddle itself: y stays exactly 0.
-    let mut y = 0.0f64;
-    let mut farthest = 0.0f64;
-    for _ in 0..p.gd_stationary_steps {
-        y -= p.eta * saddle.derivative(y);
-        farthest = farthest.max(y.abs());
-    }
+/// The largest of `f` over the points.
+fn max_over<T>(items: &[T], f: impl Fn(&T) -> f64) -> f64 {
+    items.iter().map(f).fold(0.0, f64::max)
+}
 
-    let mut out = Outcome::new();
-    let mut interval_rng = streams.stream("saddle-escape/intervals", 0);
-    let means: Vec<Estimate> = sgd.iter().map(|m| m.summary.steps).collect();
-    let formulas: Vec<f64> = sgd.iter().map(|m| m.formula).collect();
+/// SGD against its formula and its discrete form, gradient descent against its formulas, and the
+/// slowest SGD mean over gradient descent from the reference start.
+/// The slope of the mean exit step against ln(1/s), in units of its linearized value
+/// 1/ln(1 + eta lambda) (each factor e less noise adds 1/ln(1 + eta lambda) steps); its SE is
+/// propagated from the points' SEs.
+fn log_slope_metrics(
+    geometry: &SaddleExit,
+    m: &Measured,
+    out: &mut Metrics,
+) -> Result<(), ExperimentError> {
+    let x: Vec<f64> = m.sgd.iter().map(|s| -ln(s.noise_scale)).collect();
+    let y: Vec<f64> = m.sgd.iter().map(|s| s.summary.steps.value).collect();
+    let se: Vec<f64> = m.sgd.iter().map(|s| s.summary.steps.se).collect();
+    let total = m.runs * m.sgd.len();
+    let unit = geometry.growth();
+    let slope = ols_slope(&x, &y, &se, total)?;
+    out.estimate("sgd_log_slope_over_theory", slope.scaled(unit));
+    let discrete: Vec<f64> = m.sgd.iter().map(|s| s.discrete).collect();
+    out.computed(
+        "sgd_log_slope_over_theory_discrete",
+        ols_slope(&x, &discrete, &se, total)?.value * unit,
+    );
+    Ok(())
+}
+
+fn saddle_metrics(m: &Measured, out: &mut Metrics) {
+    let means: Vec<Estimate> = m.sgd.iter().map(|s| s.summary.steps).collect();
+    let formulas: Vec<f64> = m.sgd.iter().map(|s| s.formula).collect();
     let max_rel = |values: &[f64]| {
         values
             .iter()
@@ -209,45 +310,41 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             .fold(0.0, f64::max)
     };
     let mean_values: Vec<f64> = means.iter().map(|e| e.value).collect();
-    out.with_interval(
+    out.estimate_with_interval(
         "sgd_exit_steps_rel_error_max",
         max_rel(&mean_values),
-        propagated_interval(&means, max_rel, &mut interval_rng),
+        m.rel_error_draws.propagated_interval(&means, max_rel),
     );
-    out.exact(
+    out.measured(
         "sgd_exit_steps_max_abs_z_discrete",
-        sgd.iter()
-            .map(|m| m.summary.steps.z_score(m.discrete).abs())
-            .fold(0.0, f64::max),
+        max_over(&m.sgd, |s| s.summary.steps.z_score(s.discrete).abs()),
     );
-    out.exact(
+    out.computed(
         "sgd_formula_minus_discrete_max_steps",
-        sgd.iter()
-            .map(|m| (m.formula - m.discrete).abs())
-            .fold(0.0, f64::max),
+        max_over(&m.sgd, |s| (s.formula - s.discrete).abs()),
     );
-    out.exact(
+    out.computed(
         "gd_exit_steps_abs_error_max",
-        gd.iter()
-            .map(|g| (g.iterated - g.formula).abs())
-            .fold(0.0, f64::max),
+        max_over(&m.gd, |g| (g.iterated - g.formula).abs()),
     );
-    out.exact(
+    out.computed(
         "gd_exit_steps_discrete_mismatch",
-        gd.iter()
-            .map(|g| (g.iterated - g.discrete).abs())
-            .fold(0.0, f64::max),
+        max_over(&m.gd, |g| (g.iterated - g.discrete).abs()),
     );
-    out.exact("gd_from_saddle_displacement", farthest);
-    out.exact("gd_reference_exit_steps", gd_reference);
+    out.computed("gd_from_saddle_displacement", m.gd_from_saddle_displacement);
+    out.computed("gd_reference_exit_steps", m.gd_reference);
+    let gd_reference = m.gd_reference;
     let ratio = |values: &[f64]| values.iter().map(|v| v / gd_reference).fold(0.0, f64::max);
-    out.with_interval(
+    out.estimate_with_interval(
         "sgd_over_gd_exit_ratio",
         ratio(&mean_values),
-        propagated_interval(&means, ratio, &mut interval_rng),
+        m.ratio_draws.propagated_interval(&means, ratio),
     );
+}
 
-    let mut sgd_table = Table::new([
+/// The SGD points, simulation and theory side by side.
+fn sgd_table(m: &Measured) -> Table {
+    let mut table = Table::new([
         "noise_scale",
         "runs",
         "mean_steps",
@@ -262,26 +359,30 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "steps_sd_predicted",
         "over_gd_reference",
     ]);
-    for m in &sgd {
-        let [lo, hi] = m.summary.steps.ci95();
-        sgd_table.push(row![
-            m.noise_scale,
-            runs,
-            m.summary.steps.value,
-            m.summary.steps.se,
+    for s in &m.sgd {
+        let [lo, hi] = s.summary.steps.ci95();
+        table.push(row![
+            s.noise_scale,
+            m.runs,
+            s.summary.steps.value,
+            s.summary.steps.se,
             lo,
             hi,
-            m.formula,
-            m.discrete,
-            m.summary.steps.value / m.formula - 1.0,
-            m.summary.steps.z_score(m.discrete),
-            m.summary.steps_sd,
-            m.predicted_sd,
-            m.summary.steps.value / gd_reference
+            s.formula,
+            s.discrete,
+            s.summary.steps.value / s.formula - 1.0,
+            s.summary.steps.z_score(s.discrete),
+            s.summary.steps_sd,
+            s.predicted_sd,
+            s.summary.steps.value / m.gd_reference
         ]);
     }
-    out.table("sgd", sgd_table);
-    let mut gd_table = Table::new([
+    table
+}
+
+/// The gradient-descent starts: iterated, formula and Koenigs count.
+fn gd_table(m: &Measured) -> Table {
+    let mut table = Table::new([
         "start",
         "log10_inverse_start",
         "exit_step_iterated",
@@ -289,8 +390,8 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "exit_step_koenigs",
         "abs_error_vs_formula",
     ]);
-    for g in &gd {
-        gd_table.push(row![
+    for g in &m.gd {
+        table.push(row![
             g.start,
             -log10(g.start),
             g.iterated,
@@ -299,100 +400,104 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             (g.iterated - g.formula).abs()
         ]);
     }
-    out.table("gd", gd_table);
-    out.figure("exit-steps", figure(p, &geometry, &sgd, &gd));
-    out.samples = sgd.iter().map(|m| m.summary.total_steps).sum();
-    Ok(out)
+    table
 }
 
-/// SGD exit steps against log10(s), and gradient descent's against log10(y0): both fall to the
-/// right, which leaves the legend's corner (upper right) free.
-fn figure(p: &Params, geometry: &SaddleExit, sgd: &[SgdPoint], gd: &[GdPoint]) -> FigureSpec {
-    let logs: Vec<f64> = p.noise_scales.iter().map(|&s| log10(s)).collect();
-    let s_lo = logs.iter().copied().fold(f64::INFINITY, f64::min) - 0.15;
-    let s_hi = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max) + 0.15;
-    let s_curve = (0..=40).map(|k| {
-        let x = s_lo + (s_hi - s_lo) * f64::from(k) / 40.0;
-        (x, geometry.sgd_mean_exit_steps_formula(powf(10.0, x)))
-    });
-    let sgd_panel = Panel {
-        title: "SGD from the saddle (y0 = 0)".into(),
-        x: Axis::linear("log10(noise scale s)"),
-        y: Axis::linear("mean exit step"),
-        series: vec![
-            Series::from_xy("asymptotic formula", SeriesKind::Theory, 0, s_curve),
-            Series {
-                label: format!("SGD, {} runs each", ctx_runs(sgd)),
-                kind: SeriesKind::Simulation,
-                color: 0,
-                points: sgd
-                    .iter()
-                    .map(|m| {
-                        Point::with_interval(
-                            log10(m.noise_scale),
-                            m.summary.steps.value,
-                            m.summary.steps.ci95(),
-                        )
-                    })
-                    .collect(),
-            },
-        ],
-        labels: Vec::new(),
-    };
-    let x_of = |y0: f64| log10(y0);
-    let x_lo = p
-        .gd_starts
-        .iter()
-        .map(|&y| x_of(y))
-        .fold(f64::INFINITY, f64::min)
-        - 0.5;
-    let x_hi = p
-        .gd_starts
-        .iter()
-        .map(|&y| x_of(y))
-        .fold(f64::NEG_INFINITY, f64::max)
-        + 0.5;
-    let gd_curve = (0..=40).map(|k| {
-        let x = x_lo + (x_hi - x_lo) * f64::from(k) / 40.0;
-        (x, geometry.gd_exit_steps_formula(powf(10.0, x)))
-    });
-    let mut gd_series = vec![
-        Series::from_xy(
-            "formula ln(R_eff/y0)/ln(1+eta lambda)",
-            SeriesKind::Theory,
-            1,
-            gd_curve,
-        ),
-        Series::from_xy(
-            "gradient descent, iterated",
-            SeriesKind::Simulation,
-            1,
-            gd.iter().map(|g| (x_of(g.start), g.iterated)),
-        ),
-    ];
-    for (i, m) in sgd.iter().enumerate() {
-        gd_series.push(Series::from_xy(
-            format!("SGD mean, s = {}", m.noise_scale),
-            SeriesKind::Guide,
+impl Experiment for SaddleEscape {
+    const KIND: &'static str = "escape-rates/saddle-escape";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        measure_all(p, ctx)
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        saddle_metrics(m, &mut out);
+        log_slope_metrics(&p.geometry()?, m, &mut out)?;
+        out.table("sgd", sgd_table(m));
+        out.table("gd", gd_table(m));
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let geometry = p.geometry()?;
+        let mut figures = Figures::new();
+        figures.add("exit-steps", exit_steps_figure(p, &geometry, m));
+        Ok(figures)
+    }
+}
+
+/// `count + 1` points of `f` geometrically spaced over [lo, hi] (lo, hi > 0), for a log axis.
+fn log_curve(lo: f64, hi: f64, count: u32, f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+    let (a, b) = (log10(lo), log10(hi));
+    (0..=count)
+        .map(|k| {
+            let x = powf(10.0, a + (b - a) * f64::from(k) / f64::from(count));
+            (x, f(x))
+        })
+        .collect()
+}
+
+/// The smallest and largest of positive values, widened by `margin` decades on each side.
+fn log_extent(values: &[f64], margin: f64) -> (f64, f64) {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let m = powf(10.0, margin);
+    (lo / m, hi * m)
+}
+
+/// SGD exit steps against the noise scale s, and gradient descent's against y0 (log axes): both
+/// fall to the right.
+fn exit_steps_figure(p: &Params, geometry: &SaddleExit, m: &Measured) -> FigureData {
+    let (s_lo, s_hi) = log_extent(&p.noise_scales, 0.15);
+    let sgd_panel = CurvesPanel::new(
+        "SGD from the saddle (y₀ = 0)",
+        Axis::log("noise scale s"),
+        Axis::linear("mean exit step"),
+    )
+    .theory(Line::new(
+        "asymptotic formula",
+        0,
+        log_curve(s_lo, s_hi, 60, |s| geometry.sgd_mean_exit_steps_formula(s)),
+    ))
+    .measured(Points::new(
+        format!("SGD, {} runs each", m.runs),
+        0,
+        m.sgd
+            .iter()
+            .map(|s| {
+                MeasuredPoint::with_ci(s.noise_scale, s.summary.steps.value, s.summary.steps.ci95())
+            })
+            .collect(),
+    ));
+    let (x_lo, x_hi) = log_extent(&p.gd_starts, 0.5);
+    let mut gd_panel = CurvesPanel::new(
+        "Gradient descent from y₀",
+        Axis::log("start y₀"),
+        Axis::linear("exit step"),
+    )
+    .theory(Line::new(
+        "formula ln(R_eff/y₀)/ln(1 + ηλ)",
+        1,
+        log_curve(x_lo, x_hi, 60, |y0| geometry.gd_exit_steps_formula(y0)),
+    ))
+    .measured(Points::new(
+        "gradient descent, iterated",
+        1,
+        m.gd.iter()
+            .map(|g| MeasuredPoint::new(g.start, g.iterated))
+            .collect(),
+    ));
+    for (i, s) in m.sgd.iter().enumerate() {
+        gd_panel = gd_panel.guide(Line::new(
+            format!("SGD mean, s = {}", s.noise_scale),
             2 + i,
-            [(x_lo, m.summary.steps.value), (x_hi, m.summary.steps.value)],
+            [(x_lo, s.summary.steps.value), (x_hi, s.summary.steps.value)],
         ));
     }
-    let gd_panel = Panel {
-        title: "Gradient descent from y0".into(),
-        x: Axis::linear("log10(y0)"),
-        y: Axis::linear("exit step"),
-        series: gd_series,
-        labels: Vec::new(),
-    };
-    FigureSpec {
-        panels: vec![sgd_panel, gd_panel],
-    }
-}
-
-/// The number of runs behind each SGD point.
-fn ctx_runs(sgd: &[SgdPoint]) -> usize {
-    sgd.first().map_or(0, |m| m.summary.steps.n)
+    FigureData::stacked(vec![sgd_panel.into(), gd_panel.into()])
 }
 
 #[cfg(test)]
@@ -422,5 +527,84 @@ mod tests {
             ..Params::default()
         };
         assert_eq!(p.validate().unwrap_err().key, "noise_scales");
+    }
+
+    /// A hand-made measurement: SGD exactly at the discrete form, gradient descent at its formula.
+    fn hand_made(p: &Params) -> Measured {
+        let geometry = p.geometry().unwrap();
+        let sgd = p
+            .noise_scales
+            .iter()
+            .map(|&s| {
+                let discrete = geometry.sgd_mean_exit_steps_discrete(s).unwrap();
+                SgdPoint {
+                    noise_scale: s,
+                    summary: ExitSummary {
+                        steps: Estimate {
+                            value: discrete,
+                            se: 1.0,
+                            n: 1000,
+                        },
+                        steps_sd: 30.0,
+                        total_steps: 10,
+                    },
+                    formula: geometry.sgd_mean_exit_steps_formula(s),
+                    discrete,
+                    predicted_sd: geometry.sgd_exit_steps_sd(),
+                }
+            })
+            .collect();
+        let gd = p
+            .gd_starts
+            .iter()
+            .map(|&y0| GdPoint {
+                start: y0,
+                iterated: geometry.gd_exit_step_exact(y0).unwrap(),
+                formula: geometry.gd_exit_steps_formula(y0),
+                discrete: geometry.gd_exit_step_exact(y0).unwrap(),
+            })
+            .collect();
+        let mut rng = sgd_sim::rng::Streams::new(1).stream("test", 0);
+        Measured {
+            runs: 1000,
+            sgd,
+            gd,
+            gd_reference: 2000.0,
+            gd_from_saddle_displacement: 0.0,
+            rel_error_draws: NormalDraws::draw(&mut rng, 200, 3),
+            ratio_draws: NormalDraws::draw(&mut rng, 200, 3),
+        }
+    }
+
+    #[test]
+    fn gradient_descent_never_leaves_the_saddle() {
+        // y = 0 is a fixed point of y - eta (y^3 - lambda y), exactly in floating point.
+        let p = Params::default();
+        let far = gd_from_saddle(&p, &RunContext::new("t", 1)).unwrap();
+        assert_eq!(far, 0.0);
+    }
+
+    #[test]
+    fn metrics_and_figures_are_functions_of_the_measurement() {
+        let p = Params::default();
+        let m = hand_made(&p);
+        let out = SaddleEscape::metrics(&p, &m).unwrap();
+        assert_eq!(out.value("sgd_exit_steps_max_abs_z_discrete"), Some(0.0));
+        assert_eq!(out.value("gd_exit_steps_discrete_mismatch"), Some(0.0));
+        let slowest = m.sgd.iter().map(|s| s.discrete).fold(0.0, f64::max);
+        let ratio = out.value("sgd_over_gd_exit_ratio").unwrap();
+        assert!((ratio - slowest / 2000.0).abs() < 1e-15, "{ratio}");
+        assert_eq!(
+            out.values["gd_reference_exit_steps"].basis,
+            claim_spec::Basis::Computed
+        );
+        assert_eq!(out.tables["sgd"].rows.len(), 3);
+        // The discrete form is linear in ln(1/s) with slope 1/ln(1 + eta lambda).
+        let slope = out.value("sgd_log_slope_over_theory").unwrap();
+        assert!((slope - 1.0).abs() < 1e-9, "{slope}");
+        assert_eq!(out.tables["gd"].rows.len(), 3);
+        assert_eq!(m.samples(), 30);
+        let figures = SaddleEscape::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["exit-steps"].panels.len(), 2);
     }
 }

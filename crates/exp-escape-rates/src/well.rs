@@ -85,6 +85,8 @@ pub fn chain_exit_steps(well: &DoubleWell, eta: f64, noise_variance: f64) -> Res
 }
 
 #[cfg(test)]
+// The tests compute independent references with the platform's float functions.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

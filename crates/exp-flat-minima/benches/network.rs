@@ -12,7 +12,7 @@ fn dataset(n: usize, d: usize, streams: &Streams) -> Dataset {
     let mut rng = streams.stream("bench-data", 0);
     let inputs: Vec<f64> = (0..n * d).map(|_| standard_normal(&mut rng)).collect();
     let targets: Vec<f64> = (0..n)
-        .map(|i| inputs[i * d].sin() + 0.1 * standard_normal(&mut rng))
+        .map(|i| sgd_sim::math::sin(inputs[i * d]) + 0.1 * standard_normal(&mut rng))
         .collect();
     Dataset {
         inputs,

@@ -28,16 +28,19 @@
 use crate::chains::{BinCounts, groups, run_group};
 use crate::resample::Bootstrap;
 use crate::stationary::{DensityGrid, EulerChainLaw, folded_normal_mean};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{
+    Axis, Bins, CurvesPanel, FigureData, HistogramPanel, Line, MeasuredPoint, Points,
+};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::parallel::map_indexed;
 use sgd_sim::potential::{DoubleWell, Potential};
 use sgd_sim::rng::uniform01;
-use sgd_sim::stats::{Z95, sample_variance};
+use sgd_sim::stats::{Z95, sample_variance, total_variation};
 
 /// Parameters of `flat-minima/gibbs-stationary`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -166,10 +169,6 @@ fn bin_stats(fractions: &[Vec<f64>], chains: &[usize]) -> BinStats {
     BinStats { pooled, se }
 }
 
-fn total_variation(p: &[f64], q: &[f64]) -> f64 {
-    0.5 * p.iter().zip(q).map(|(a, b)| (a - b).abs()).sum::<f64>()
-}
-
 fn floor_of(se: &[f64]) -> f64 {
     0.5 * (2.0 / std::f64::consts::PI).sqrt() * se.iter().sum::<f64>()
 }
@@ -227,17 +226,49 @@ pub fn fit_power_law(x: &[f64], y: &[f64], se: &[f64]) -> (f64, f64) {
     (best_a(beta).0, beta)
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A diverged chain, or a failed quadrature or linear solve.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
+/// The kind `flat-minima/gibbs-stationary`.
+#[derive(Debug)]
+pub struct GibbsStationary;
+
+/// The exact theory the chains are compared with (computed, no random number).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Theory {
+    /// The histogram's bin edges.
+    pub edges: Vec<f64>,
+    /// Gibbs probabilities of the bins, then of everything outside the range.
+    pub gibbs_cells: Vec<f64>,
+    /// Per eta: the exact Euler chain law's probabilities of the same cells.
+    pub chain_cells: Vec<Vec<f64>>,
+}
+
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Chains per eta (after `--scale`).
+    pub chains: usize,
+    /// The theory of the cells.
+    pub theory: Theory,
+    /// Per eta, per chain: the fraction of its states in each cell (bins, then outside).
+    pub fractions: Vec<Vec<Vec<f64>>>,
+    /// Bootstrap resamples of the chains, resample-major then eta: `chains` indices each.
+    pub resample_indices: Vec<u32>,
+    /// Steps run by all chains, burn-in included.
+    pub steps: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.steps
+    }
+}
+
+/// The Gibbs cells and the Euler chain law's cells at every eta.
+fn theory(p: &Params) -> Result<(Theory, DensityGrid), ExperimentError> {
     let potential = DoubleWell { height: 1.0 };
     let t = p.temperature;
     let [lo, hi] = p.range;
     let width = (hi - lo) / p.bins as f64;
     let edges: Vec<f64> = (0..=p.bins).map(|k| lo + k as f64 * width).collect();
-
     // Gibbs bin probabilities: a grid aligned with the bin edges, padded to |w| >= 3.
     let pad_lo = ((lo + DOMAIN) / width).ceil() as usize;
     let pad_hi = ((DOMAIN - hi) / width).ceil() as usize;
@@ -250,7 +281,6 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         gibbs_cells.push(gibbs.mass(edges[k], edges[k + 1])?);
     }
     gibbs_cells.push((1.0 - gibbs_cells.iter().sum::<f64>()).max(0.0));
-
     // The exact stationary law of the Euler chain at each eta.
     let laws = map_indexed(p.etas.len(), |i| {
         let diffusion = crate::landscape::Diffusion::Constant { temperature: t };
@@ -269,9 +299,24 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             cells
         })
         .collect();
+    let theory = Theory {
+        edges,
+        gibbs_cells,
+        chain_cells,
+    };
+    Ok((theory, gibbs))
+}
 
-    // The chains: groups of four per eta, each chain on its own stream.
-    let chains = ctx.scaled(p.chains).max(4);
+/// The chains: groups of four per eta, each chain on its own stream, from a Gibbs start.
+fn run_chains(
+    p: &Params,
+    ctx: &RunContext,
+    gibbs: &DensityGrid,
+    chains: usize,
+) -> Result<Vec<Vec<Vec<f64>>>, ExperimentError> {
+    let potential = DoubleWell { height: 1.0 };
+    let t = p.temperature;
+    let [lo, hi] = p.range;
     let chain_groups = groups(chains, 4);
     let tasks: Vec<(usize, usize, usize)> = (0..p.etas.len())
         .flat_map(|e| {
@@ -282,6 +327,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         .collect();
     let streams = ctx.streams();
     let results = map_indexed(tasks.len(), |task| {
+        ctx.check_cancelled()?;
         let (e, first, size) = tasks[task];
         let eta = p.etas[e];
         let noise = (2.0 * eta * t).sqrt();
@@ -312,6 +358,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         })?;
         Ok::<_, ExperimentError>(bins)
     });
+    ctx.check_cancelled()?;
     let mut fractions: Vec<Vec<Vec<f64>>> = vec![Vec::with_capacity(chains); p.etas.len()];
     for (task, result) in results.into_iter().enumerate() {
         let e = tasks[task].0;
@@ -319,13 +366,120 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             fractions[e].push(b.fractions());
         }
     }
+    Ok(fractions)
+}
 
-    // Statistics per eta, and their bootstrap over chains.
+/// Everything derived from the measurement, shared by the metric and figure steps.
+struct Derived {
+    stats: Vec<BinStats>,
+    tv: Vec<f64>,
+    floor: Vec<f64>,
+    excess: Vec<f64>,
+    bias_tv: Vec<f64>,
+    expected_tv_normal: Vec<f64>,
+    halves_floor: Vec<f64>,
+    n_eff: Vec<f64>,
+    n_total: f64,
+    resampled: Resampled,
+    amplitude: f64,
+    slope: f64,
+    slope_boot: Bootstrap,
+    slope_theory: f64,
+    slope_expected: f64,
+}
+
+/// What resampling the chains gives, per eta.
+struct Resampled {
+    noise_sd: Vec<f64>,
+    expected_tv: Vec<f64>,
+    model_sd: Vec<f64>,
+    floor_boot: Vec<Bootstrap>,
+    boot_excess: Vec<Vec<f64>>,
+    excess_se: Vec<f64>,
+}
+
+impl Derived {
+    /// A TV's interval: +- 1.96 SDs of its model distribution (the percentile interval of an
+    /// ordinary bootstrap is biased upward for a sum of absolute values near zero).
+    fn tv_ci(&self, e: usize) -> [f64; 2] {
+        let h = Z95 * self.resampled.model_sd[e];
+        [(self.tv[e] - h).max(0.0), self.tv[e] + h]
+    }
+
+    fn z_model(&self, e: usize) -> f64 {
+        (self.tv[e] - self.resampled.expected_tv[e]) / self.resampled.model_sd[e]
+    }
+
+    fn z_noise(&self, e: usize) -> f64 {
+        (self.tv[e] - self.floor[e]) / self.resampled.noise_sd[e]
+    }
+}
+
+/// Resampling the chains within each eta. From one resample p^* of the pooled fractions:
+/// - the noise replicate eps* = p^* - p^ (centred): (1/2) sum |eps*| is a draw of the TV of pure
+///   sampling noise, and (1/2) sum |b + eps*|, with b the exact chain law's bias, a draw of the
+///   TV that bias plus noise produce. Their means and SDs give the floor, the expected TV and the
+///   SDs of both, with every correlation between bins (the hopping between wells moves whole
+///   wells of bins together) included;
+/// - the ordinary replicate: TV, floor and excess recomputed, for the slope's interval.
+fn resample(m: &Measured, stats: &[BinStats]) -> Resampled {
+    let th = &m.theory;
+    let n_eta = m.fractions.len();
+    let chains = m.chains;
+    let resamples = m.resample_indices.len() / (chains * n_eta);
+    let mut noise_tv = vec![Vec::with_capacity(resamples); n_eta];
+    let mut model_tv = vec![Vec::with_capacity(resamples); n_eta];
+    let mut boot_floor = vec![Vec::with_capacity(resamples); n_eta];
+    let mut boot_excess = vec![Vec::with_capacity(resamples); n_eta];
+    let mut idx = vec![0usize; chains];
+    for (j, chunk) in m.resample_indices.chunks_exact(chains).enumerate() {
+        let e = j % n_eta;
+        for (slot, &i) in idx.iter_mut().zip(chunk) {
+            *slot = i as usize;
+        }
+        let s = bin_stats(&m.fractions[e], &idx);
+        let mut noise = 0.0;
+        let mut model = 0.0;
+        for k in 0..s.pooled.len() {
+            let eps = s.pooled[k] - stats[e].pooled[k];
+            noise += eps.abs();
+            model += (th.chain_cells[e][k] - th.gibbs_cells[k] + eps).abs();
+        }
+        noise_tv[e].push(0.5 * noise);
+        model_tv[e].push(0.5 * model);
+        let a = total_variation(&s.pooled, &th.gibbs_cells);
+        let f = floor_of(&s.se);
+        boot_floor[e].push(f);
+        boot_excess[e].push(quadrature_excess(a, f));
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let sd = |v: &[f64]| sample_variance(v).sqrt();
+    Resampled {
+        noise_sd: noise_tv.iter().map(|v| sd(v)).collect(),
+        expected_tv: model_tv.iter().map(|v| mean(v)).collect(),
+        model_sd: model_tv.iter().map(|v| sd(v)).collect(),
+        floor_boot: boot_floor
+            .iter()
+            .map(|v| Bootstrap::from_values(v))
+            .collect(),
+        // Weights of the fit: the bootstrap SE of each excess (floored at a tiny positive value).
+        excess_se: boot_excess
+            .iter()
+            .map(|v| Bootstrap::from_values(v).se().max(1e-12))
+            .collect(),
+        boot_excess,
+    }
+}
+
+/// The statistics of every eta, their resampling, and the fitted eta^beta law.
+fn derive(p: &Params, m: &Measured) -> Derived {
+    let th = &m.theory;
+    let chains = m.chains;
     let all: Vec<usize> = (0..chains).collect();
-    let stats: Vec<BinStats> = fractions.iter().map(|f| bin_stats(f, &all)).collect();
+    let stats: Vec<BinStats> = m.fractions.iter().map(|f| bin_stats(f, &all)).collect();
     let tv: Vec<f64> = stats
         .iter()
-        .map(|s| total_variation(&s.pooled, &gibbs_cells))
+        .map(|s| total_variation(&s.pooled, &th.gibbs_cells))
         .collect();
     let floor: Vec<f64> = stats.iter().map(|s| floor_of(&s.se)).collect();
     let excess: Vec<f64> = tv
@@ -333,23 +487,25 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         .zip(&floor)
         .map(|(&a, &f)| quadrature_excess(a, f))
         .collect();
-    let bias_tv: Vec<f64> = chain_cells
+    let bias_tv: Vec<f64> = th
+        .chain_cells
         .iter()
-        .map(|c| total_variation(c, &gibbs_cells))
+        .map(|c| total_variation(c, &th.gibbs_cells))
         .collect();
     let expected_tv_normal: Vec<f64> = stats
         .iter()
-        .zip(&chain_cells)
+        .zip(&th.chain_cells)
         .map(|(s, c)| {
             0.5 * c
                 .iter()
-                .zip(&gibbs_cells)
+                .zip(&th.gibbs_cells)
                 .zip(&s.se)
                 .map(|((ck, qk), sk)| folded_normal_mean(ck - qk, *sk))
                 .sum::<f64>()
         })
         .collect();
-    let halves_floor: Vec<f64> = fractions
+    let halves_floor: Vec<f64> = m
+        .fractions
         .iter()
         .map(|f| {
             let half = chains / 2;
@@ -361,135 +517,96 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     // n_eff: the i.i.d. sample size with the same floor; tau = n / n_eff steps per sample.
     let iid_floor_coefficient = 0.5
         * (2.0 / std::f64::consts::PI).sqrt()
-        * gibbs_cells
+        * th.gibbs_cells
             .iter()
             .map(|q| (q * (1.0 - q)).sqrt())
             .sum::<f64>();
-    let n_total = chains as f64 * p.steps as f64;
     let n_eff: Vec<f64> = floor
         .iter()
-        .map(|f| (iid_floor_coefficient / f).powi(2))
+        .map(|f| {
+            let r = iid_floor_coefficient / f;
+            r * r
+        })
         .collect();
-
-    // Resampling the chains within each eta. From one resample p^* of the pooled fractions:
-    // - the noise replicate eps* = p^* - p^ (centred): (1/2) sum |eps*| is a draw of the TV of pure
-    //   sampling noise, and (1/2) sum |b + eps*|, with b the exact chain law's bias, a draw of the
-    //   TV that bias plus noise produce. Their means and SDs give the floor, the expected TV and the
-    //   SDs of both, with every correlation between bins (the hopping between wells moves whole
-    //   wells of bins together) included;
-    // - the ordinary replicate: TV, floor and excess recomputed, for the slope's interval.
-    let mut rng = streams.stream("bootstrap", 0);
+    let resampled = resample(m, &stats);
     let etas = &p.etas;
-    let n_eta = etas.len();
-    let resamples = p.bootstrap_resamples;
-    let mut noise_tv = vec![Vec::with_capacity(resamples); n_eta];
-    let mut model_tv = vec![Vec::with_capacity(resamples); n_eta];
-    let mut boot_floor = vec![Vec::with_capacity(resamples); n_eta];
-    let mut boot_excess = vec![Vec::with_capacity(resamples); n_eta];
-    let mut idx = vec![0usize; chains];
-    for _ in 0..resamples {
-        for e in 0..n_eta {
-            for slot in idx.iter_mut() {
-                *slot = sgd_sim::rng::uniform_index(&mut rng, chains);
-            }
-            let s = bin_stats(&fractions[e], &idx);
-            let mut noise = 0.0;
-            let mut model = 0.0;
-            for k in 0..s.pooled.len() {
-                let eps = s.pooled[k] - stats[e].pooled[k];
-                noise += eps.abs();
-                model += (chain_cells[e][k] - gibbs_cells[k] + eps).abs();
-            }
-            noise_tv[e].push(0.5 * noise);
-            model_tv[e].push(0.5 * model);
-            let a = total_variation(&s.pooled, &gibbs_cells);
-            let f = floor_of(&s.se);
-            boot_floor[e].push(f);
-            boot_excess[e].push(quadrature_excess(a, f));
-        }
-    }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let sd = |v: &[f64]| sample_variance(v).sqrt();
-    let noise_sd: Vec<f64> = noise_tv.iter().map(|v| sd(v)).collect();
-    let expected_tv: Vec<f64> = model_tv.iter().map(|v| mean(v)).collect();
-    let model_sd: Vec<f64> = model_tv.iter().map(|v| sd(v)).collect();
-    let floor_boot: Vec<Bootstrap> = boot_floor
-        .iter()
-        .map(|v| Bootstrap::from_values(v))
-        .collect();
-    let excess_boot: Vec<Bootstrap> = boot_excess
-        .iter()
-        .map(|v| Bootstrap::from_values(v))
-        .collect();
-    // Weights of the fit: the bootstrap SE of each excess (floored at a tiny positive value).
-    let excess_se: Vec<f64> = excess_boot.iter().map(|b| b.se().max(1e-12)).collect();
-    let (amplitude, slope) = fit_power_law(etas, &excess, &excess_se);
+    let (amplitude, slope) = fit_power_law(etas, &excess, &resampled.excess_se);
+    let resamples = resampled.boot_excess[0].len();
     let slope_boot = Bootstrap::from_values(
         &(0..resamples)
             .map(|r| {
-                let y: Vec<f64> = (0..n_eta).map(|e| boot_excess[e][r]).collect();
-                fit_power_law(etas, &y, &excess_se).1
+                let y: Vec<f64> = resampled.boot_excess.iter().map(|b| b[r]).collect();
+                fit_power_law(etas, &y, &resampled.excess_se).1
             })
             .collect::<Vec<_>>(),
     );
     // The same estimator applied to the exact bias, and to the expected TV of bias plus noise.
-    let (_, slope_theory) = fit_power_law(etas, &bias_tv, &excess_se);
-    let expected_excess: Vec<f64> = expected_tv
+    let (_, slope_theory) = fit_power_law(etas, &bias_tv, &resampled.excess_se);
+    let expected_excess: Vec<f64> = resampled
+        .expected_tv
         .iter()
         .zip(&floor)
         .map(|(&a, &f)| quadrature_excess(a, f))
         .collect();
-    let (_, slope_expected) = fit_power_law(etas, &expected_excess, &excess_se);
-    let z_model: Vec<f64> = (0..n_eta)
-        .map(|e| (tv[e] - expected_tv[e]) / model_sd[e])
-        .collect();
-    let z_noise: Vec<f64> = (0..n_eta)
-        .map(|e| (tv[e] - floor[e]) / noise_sd[e])
-        .collect();
-    // A TV's interval: +- 1.96 SDs of its model distribution (the percentile interval of an
-    // ordinary bootstrap is biased upward for a sum of absolute values near zero).
-    let tv_ci = |e: usize| {
-        [
-            (tv[e] - Z95 * model_sd[e]).max(0.0),
-            tv[e] + Z95 * model_sd[e],
-        ]
-    };
+    let (_, slope_expected) = fit_power_law(etas, &expected_excess, &resampled.excess_se);
+    Derived {
+        stats,
+        tv,
+        floor,
+        excess,
+        bias_tv,
+        expected_tv_normal,
+        halves_floor,
+        n_eff,
+        n_total: chains as f64 * p.steps as f64,
+        resampled,
+        amplitude,
+        slope,
+        slope_boot,
+        slope_theory,
+        slope_expected,
+    }
+}
 
-    // Metrics.
-    let mut out = Outcome::new();
-    let last = n_eta - 1;
-    out.with_interval("tv_distance_smallest_eta", tv[0], tv_ci(0));
-    out.with_interval("tv_sampling_floor", floor[0], floor_boot[0].ci95());
-    let [tl, th] = tv_ci(0);
-    out.with_interval(
+/// The claim's metrics.
+fn tv_metrics(d: &Derived, out: &mut Metrics) {
+    let last = d.tv.len() - 1;
+    let r = &d.resampled;
+    out.estimate_with_interval("tv_distance_smallest_eta", d.tv[0], d.tv_ci(0));
+    out.estimate_with_interval("tv_sampling_floor", d.floor[0], r.floor_boot[0].ci95());
+    let [tl, th] = d.tv_ci(0);
+    out.estimate_with_interval(
         "tv_over_floor_smallest_eta",
-        tv[0] / floor[0],
-        [tl / floor[0], th / floor[0]],
+        d.tv[0] / d.floor[0],
+        [tl / d.floor[0], th / d.floor[0]],
     );
-    out.exact("tv_noise_z_smallest_eta", z_noise[0]);
-    out.exact(
+    out.measured("tv_noise_z_smallest_eta", d.z_noise(0));
+    out.measured(
         "tv_noise_sd_over_floor_smallest_eta",
-        noise_sd[0] / floor[0],
+        r.noise_sd[0] / d.floor[0],
     );
-    out.with_interval("tv_eta_slope", slope, slope_boot.ci95());
-    out.exact("tv_eta_slope_theory", slope_theory);
-    out.exact("tv_eta_slope_expected", slope_expected);
-    out.exact("tv_excess_amplitude", amplitude);
-    out.exact(
+    out.estimate_with_interval("tv_eta_slope", d.slope, d.slope_boot.ci95());
+    out.measured("tv_eta_slope_theory", d.slope_theory);
+    out.measured("tv_eta_slope_expected", d.slope_expected);
+    out.measured("tv_excess_amplitude", d.amplitude);
+    out.measured(
         "tv_expected_max_abs_z",
-        z_model.iter().fold(0.0_f64, |m, z| m.max(z.abs())),
+        (0..d.tv.len()).fold(0.0_f64, |m, e| m.max(d.z_model(e).abs())),
     );
-    out.exact("tv_bias_theory_smallest_eta", bias_tv[0]);
-    out.exact("tv_bias_theory_largest_eta", bias_tv[last]);
-    out.with_interval("tv_distance_largest_eta", tv[last], tv_ci(last));
-    out.exact("effective_samples_smallest_eta", n_eff[0]);
-    out.exact(
+    out.computed("tv_bias_theory_smallest_eta", d.bias_tv[0]);
+    out.computed("tv_bias_theory_largest_eta", d.bias_tv[last]);
+    out.estimate_with_interval("tv_distance_largest_eta", d.tv[last], d.tv_ci(last));
+    out.measured("effective_samples_smallest_eta", d.n_eff[0]);
+    out.measured(
         "steps_per_effective_sample_smallest_eta",
-        n_total / n_eff[0],
+        d.n_total / d.n_eff[0],
     );
+}
 
-    // Tables.
-    let mut tv_table = Table::new([
+/// The TV table: one row per eta.
+fn tv_table(p: &Params, d: &Derived) -> Table {
+    let r = &d.resampled;
+    let mut table = Table::new([
         "eta",
         "tv",
         "tv_lo",
@@ -510,204 +627,229 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "effective_samples",
         "steps_per_effective_sample",
     ]);
-    for e in 0..n_eta {
-        let [tl, th] = tv_ci(e);
-        let [fl, fh] = floor_boot[e].ci95();
-        tv_table.push(row![
-            etas[e],
-            tv[e],
+    for (e, &eta) in p.etas.iter().enumerate() {
+        let [tl, th] = d.tv_ci(e);
+        let [fl, fh] = r.floor_boot[e].ci95();
+        table.push(row![
+            eta,
+            d.tv[e],
             tl,
             th,
-            floor[e],
+            d.floor[e],
             fl,
             fh,
-            noise_sd[e],
-            halves_floor[e],
-            excess[e],
-            excess_se[e],
-            bias_tv[e],
-            expected_tv[e],
-            expected_tv_normal[e],
-            model_sd[e],
-            z_model[e],
-            z_noise[e],
-            n_eff[e],
-            n_total / n_eff[e]
+            r.noise_sd[e],
+            d.halves_floor[e],
+            d.excess[e],
+            r.excess_se[e],
+            d.bias_tv[e],
+            r.expected_tv[e],
+            d.expected_tv_normal[e],
+            r.model_sd[e],
+            d.z_model(e),
+            d.z_noise(e),
+            d.n_eff[e],
+            d.n_total / d.n_eff[e]
         ]);
     }
-    out.table("tv", tv_table);
+    table
+}
 
+/// The histogram table: densities per bin, simulation and theory, every eta.
+fn histogram_table(p: &Params, m: &Measured, d: &Derived) -> Table {
+    let th = &m.theory;
+    let width = (p.range[1] - p.range[0]) / p.bins as f64;
     let mut columns: Vec<String> = vec!["w".into(), "gibbs_density".into()];
-    for e in etas {
+    for e in &p.etas {
         columns.push(format!("sim_density_eta_{e}"));
         columns.push(format!("sim_density_se_eta_{e}"));
         columns.push(format!("chain_density_eta_{e}"));
     }
-    let mut hist_table = Table::new(columns);
+    let mut table = Table::new(columns);
     for k in 0..p.bins {
-        let mut r = row![0.5 * (edges[k] + edges[k + 1]), gibbs_cells[k] / width];
-        for e in 0..n_eta {
+        let mut r = row![
+            0.5 * (th.edges[k] + th.edges[k + 1]),
+            th.gibbs_cells[k] / width
+        ];
+        for (e, s) in d.stats.iter().enumerate() {
             r.extend(row![
-                stats[e].pooled[k] / width,
-                stats[e].se[k] / width,
-                chain_cells[e][k] / width
+                s.pooled[k] / width,
+                s.se[k] / width,
+                th.chain_cells[e][k] / width
             ]);
         }
-        hist_table.push(r);
+        table.push(r);
     }
-    out.table("histogram", hist_table);
+    table
+}
 
-    // Figures.
-    let centre = |k: usize| 0.5 * (edges[k] + edges[k + 1]);
-    let density_panel = Panel {
-        title: format!("Stationary histogram, T = {t}"),
+impl Experiment for GibbsStationary {
+    const KIND: &'static str = "flat-minima/gibbs-stationary";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let (theory, gibbs) = theory(p)?;
+        let chains = ctx.scaled(p.chains).max(4);
+        let fractions = run_chains(p, ctx, &gibbs, chains)?;
+        let mut rng = ctx.streams().stream("bootstrap", 0);
+        let draws = p.bootstrap_resamples * p.etas.len() * chains;
+        let resample_indices = (0..draws)
+            .map(|_| sgd_sim::rng::uniform_index(&mut rng, chains) as u32)
+            .collect();
+        Ok(Measured {
+            chains,
+            theory,
+            fractions,
+            resample_indices,
+            steps: (p.etas.len() * chains) as u64 * (p.steps + p.burn_in),
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let d = derive(p, m);
+        let mut out = Metrics::new();
+        tv_metrics(&d, &mut out);
+        out.table("tv", tv_table(p, &d));
+        out.table("histogram", histogram_table(p, m, &d));
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let d = derive(p, m);
+        let mut figures = Figures::new();
+        figures.add("histogram", histogram_figure(p, m, &d));
+        figures.add("tv-distance", tv_figure(p, &d));
+        Ok(figures)
+    }
+}
+
+/// The pooled histograms against Gibbs, and the deviation from Gibbs at the largest eta.
+fn histogram_figure(p: &Params, m: &Measured, d: &Derived) -> FigureData {
+    let th = &m.theory;
+    let etas = &p.etas;
+    let last = etas.len() - 1;
+    let [lo, hi] = p.range;
+    let width = (hi - lo) / p.bins as f64;
+    let centre = |k: usize| 0.5 * (th.edges[k] + th.edges[k + 1]);
+    let bins = |e: usize, group: usize| Bins {
+        label: format!("histogram, η = {}", etas[e]),
+        group,
+        lo,
+        width,
+        values: (0..p.bins).map(|k| d.stats[e].pooled[k] / width).collect(),
+    };
+    let density = HistogramPanel {
+        title: format!("Stationary histogram, T = {}", p.temperature),
         x: Axis::linear("w"),
         y: Axis::linear("density").with_range(0.0, 1.0),
-        series: vec![
-            Series::from_xy(
-                format!("histogram, eta = {}", etas[last]),
-                SeriesKind::Histogram,
-                1,
-                (0..p.bins).map(|k| (centre(k), stats[last].pooled[k] / width)),
-            ),
-            Series::from_xy(
-                format!("histogram, eta = {}", etas[0]),
-                SeriesKind::Histogram,
-                0,
-                (0..p.bins).map(|k| (centre(k), stats[0].pooled[k] / width)),
-            ),
-            Series::from_xy(
-                "Gibbs exp(-L/T)/Z",
-                SeriesKind::Theory,
-                6,
-                (0..p.bins).map(|k| (centre(k), gibbs_cells[k] / width)),
-            ),
-        ],
-        labels: Vec::new(),
+        histograms: vec![bins(last, 1), bins(0, 0)],
+        densities: vec![Line::new(
+            "Gibbs exp(−L/T)/Z",
+            6,
+            (0..p.bins).map(|k| (centre(k), th.gibbs_cells[k] / width)),
+        )],
     };
-    // Deviation from Gibbs at the largest eta, on every 4th bin to keep the error bars readable.
+    // Every few bins, to keep the interval bars readable; in units of 1e-2.
     let stride = (p.bins / 50).max(1);
-    // In units of 1e-2, so the ticks are whole numbers.
     let unit = 100.0;
+    let s = &d.stats[last];
+    let dev = |k: usize| unit * (s.pooled[k] - th.gibbs_cells[k]) / width;
+    let half = |k: usize| unit * 1.96 * s.se[k] / width;
     let (dev_lo, dev_hi) = (0..p.bins).fold((0.0_f64, 0.0_f64), |(lo, hi), k| {
-        let d = unit * (stats[last].pooled[k] - gibbs_cells[k]) / width;
-        let h = unit * 1.96 * stats[last].se[k] / width;
-        (lo.min(d - h), hi.max(d + h))
+        (lo.min(dev(k) - half(k)), hi.max(dev(k) + half(k)))
     });
-    let dev_span = dev_hi - dev_lo;
-    let deviation_panel = Panel {
-        title: format!("Deviation from Gibbs, eta = {}", etas[last]),
-        x: Axis::linear("w"),
-        y: Axis::linear("(density - Gibbs density) x 100").with_range(
-            (dev_lo - 0.05 * dev_span).floor(),
-            (dev_hi + 0.45 * dev_span).ceil(),
+    let span = dev_hi - dev_lo;
+    let deviation = CurvesPanel::new(
+        format!("Deviation from Gibbs, η = {}", etas[last]),
+        Axis::linear("w"),
+        Axis::linear("(density − Gibbs density) × 100").with_range(
+            (dev_lo - 0.05 * span).floor(),
+            (dev_hi + 0.45 * span).ceil(),
         ),
-        series: vec![
-            Series {
-                label: "simulation (95% CI)".into(),
-                kind: SeriesKind::Simulation,
-                color: 1,
-                points: (0..p.bins)
-                    .step_by(stride)
-                    .map(|k| {
-                        let d = unit * (stats[last].pooled[k] - gibbs_cells[k]) / width;
-                        let h = unit * 1.96 * stats[last].se[k] / width;
-                        Point::with_interval(centre(k), d, [d - h, d + h])
-                    })
-                    .collect(),
-            },
-            Series::from_xy(
-                "exact law of the Euler chain",
-                SeriesKind::Theory,
-                0,
-                (0..p.bins).map(|k| {
-                    (
-                        centre(k),
-                        unit * (chain_cells[last][k] - gibbs_cells[k]) / width,
-                    )
-                }),
-            ),
-        ],
-        labels: Vec::new(),
-    };
-    out.figure(
-        "histogram",
-        FigureSpec {
-            panels: vec![density_panel, deviation_panel],
-        },
-    );
-    let eta_curve = |values: &[f64]| -> Vec<(f64, f64)> {
+    )
+    .measured(Points::new(
+        "simulation (95% CI)",
+        1,
+        (0..p.bins)
+            .step_by(stride)
+            .map(|k| {
+                MeasuredPoint::with_ci(centre(k), dev(k), [dev(k) - half(k), dev(k) + half(k)])
+            })
+            .collect(),
+    ))
+    .theory(Line::new(
+        "exact law of the Euler chain",
+        0,
+        (0..p.bins).map(|k| {
+            (
+                centre(k),
+                unit * (th.chain_cells[last][k] - th.gibbs_cells[k]) / width,
+            )
+        }),
+    ));
+    FigureData::stacked(vec![density.into(), deviation.into()])
+}
+
+/// The TV distance against eta, with the floor, the bias and the fitted law.
+fn tv_figure(p: &Params, d: &Derived) -> FigureData {
+    let etas = &p.etas;
+    let n_eta = etas.len();
+    let last = n_eta - 1;
+    let curve = |values: &[f64]| -> Vec<(f64, f64)> {
         etas.iter().copied().zip(values.iter().copied()).collect()
     };
+    let powf = sgd_sim::math::powf;
+    let log10 = sgd_sim::math::log10;
     let fitted: Vec<(f64, f64)> = (0..=20)
         .map(|k| {
-            let e = etas[0] * sgd_sim::math::powf(etas[last] / etas[0], f64::from(k) / 20.0);
-            (e, amplitude * sgd_sim::math::powf(e, slope))
+            let e = etas[0] * powf(etas[last] / etas[0], f64::from(k) / 20.0);
+            (e, d.amplitude * powf(e, d.slope))
         })
         .collect();
-    out.figure(
-        "tv-distance",
-        FigureSpec {
-            panels: vec![Panel {
-                title: "TV distance to the Gibbs density".into(),
-                // Whole decades, so the log axis is labelled at decades only.
-                x: Axis::log("eta").with_range(
-                    sgd_sim::math::powf(10.0, (sgd_sim::math::log10(etas[0]) - 0.3).floor()),
-                    sgd_sim::math::powf(10.0, (sgd_sim::math::log10(etas[last]) + 0.3).ceil()),
-                ),
-                // Headroom above the data for the legend.
-                y: Axis::log("total variation").with_range(1e-4, 3.0),
-                series: vec![
-                    Series {
-                        label: "TV, simulation".into(),
-                        kind: SeriesKind::Simulation,
-                        color: 0,
-                        points: (0..n_eta)
-                            .map(|e| Point::with_interval(etas[e], tv[e], tv_ci(e)))
-                            .collect(),
-                    },
-                    Series {
-                        label: "excess over the floor".into(),
-                        kind: SeriesKind::Simulation,
-                        color: 1,
-                        points: (0..n_eta)
-                            .filter(|&e| excess[e] > 0.0)
-                            .map(|e| {
-                                let h = Z95 * excess_se[e];
-                                Point::with_interval(
-                                    etas[e],
-                                    excess[e],
-                                    [(excess[e] - h).max(0.1 * excess[e]), excess[e] + h],
-                                )
-                            })
-                            .collect(),
-                    },
-                    Series::from_xy("sampling floor", SeriesKind::Guide, 6, eta_curve(&floor)),
-                    Series::from_xy(
-                        "bias of the exact chain law",
-                        SeriesKind::Theory,
-                        1,
-                        eta_curve(&bias_tv),
-                    ),
-                    Series::from_xy(
-                        "expected TV (bias + floor)",
-                        SeriesKind::Theory,
-                        0,
-                        eta_curve(&expected_tv),
-                    ),
-                    Series::from_xy(
-                        format!("fit A eta^beta, beta = {slope:.2}"),
-                        SeriesKind::Guide,
-                        2,
-                        fitted,
-                    ),
-                ],
-                labels: Vec::new(),
-            }],
-        },
-    );
-    out.samples = (n_eta * chains) as u64 * (p.steps + p.burn_in);
-    Ok(out)
+    let excess_points = (0..n_eta)
+        .filter(|&e| d.excess[e] > 0.0)
+        .map(|e| {
+            let x = d.excess[e];
+            let h = Z95 * d.resampled.excess_se[e];
+            MeasuredPoint::with_ci(etas[e], x, [(x - h).max(0.1 * x), x + h])
+        })
+        .collect();
+    let panel = CurvesPanel::new(
+        "TV distance to the Gibbs density",
+        // Whole decades, so the log axis is labelled at decades only.
+        Axis::log("step size η").with_range(
+            powf(10.0, (log10(etas[0]) - 0.3).floor()),
+            powf(10.0, (log10(etas[last]) + 0.3).ceil()),
+        ),
+        // Headroom above the data for the legend.
+        Axis::log("total variation").with_range(1e-4, 3.0),
+    )
+    .measured(Points::new(
+        "TV, simulation",
+        0,
+        (0..n_eta)
+            .map(|e| MeasuredPoint::with_ci(etas[e], d.tv[e], d.tv_ci(e)))
+            .collect(),
+    ))
+    .measured(Points::new("excess over the floor", 1, excess_points))
+    .guide(Line::new("sampling floor", 6, curve(&d.floor)))
+    .theory(Line::new(
+        "bias of the exact chain law",
+        1,
+        curve(&d.bias_tv),
+    ))
+    .theory(Line::new(
+        "expected TV (bias + floor)",
+        0,
+        curve(&d.resampled.expected_tv),
+    ))
+    .guide(Line::new(
+        format!("fit A η^β, β = {:.2}", d.slope),
+        2,
+        fitted,
+    ));
+    FigureData::single(panel)
 }
 
 #[cfg(test)]
@@ -756,6 +898,71 @@ mod tests {
             * (2.0 / std::f64::consts::PI).sqrt()
             * q.iter().map(|q| (q * (1.0 - q) / n).sqrt()).sum::<f64>();
         assert!((floor_of(&s.se) / want - 1.0).abs() < 0.1);
+    }
+
+    /// A hand-made measurement: 4 cells, 8 chains at two etas whose fractions scatter around
+    /// the Gibbs cells, with no bias in the chain law at the first eta.
+    fn hand_made() -> (Params, Measured) {
+        let p = Params {
+            etas: vec![0.001, 0.002],
+            chains: 8,
+            bins: 3,
+            range: [-1.5, 1.5],
+            bootstrap_resamples: 100,
+            ..Params::default()
+        };
+        let gibbs = vec![0.3, 0.2, 0.3, 0.2];
+        let biased = vec![0.31, 0.19, 0.31, 0.19];
+        let fractions = |centre: &[f64]| -> Vec<Vec<f64>> {
+            (0..8)
+                .map(|c| {
+                    let d = if c % 2 == 0 { 0.01 } else { -0.01 };
+                    vec![centre[0] + d, centre[1] - d, centre[2] + d, centre[3] - d]
+                })
+                .collect()
+        };
+        let mut rng = sgd_sim::rng::Streams::new(5).stream("t", 0);
+        let resample_indices = (0..100 * 2 * 8)
+            .map(|_| sgd_sim::rng::uniform_index(&mut rng, 8) as u32)
+            .collect();
+        let m = Measured {
+            chains: 8,
+            theory: Theory {
+                edges: vec![-1.5, -0.5, 0.5, 1.5],
+                gibbs_cells: gibbs.clone(),
+                chain_cells: vec![gibbs.clone(), biased.clone()],
+            },
+            fractions: vec![fractions(&gibbs), fractions(&biased)],
+            resample_indices,
+            steps: 16,
+        };
+        (p, m)
+    }
+
+    #[test]
+    fn metrics_and_figures_are_functions_of_the_measurement() {
+        let (p, m) = hand_made();
+        let out = GibbsStationary::metrics(&p, &m).unwrap();
+        // The pooled fractions are the cells' centres: TV 0 at the first eta, 0.02 at the second.
+        assert!(out.value("tv_distance_smallest_eta").unwrap().abs() < 1e-12);
+        let tv = out.value("tv_distance_largest_eta").unwrap();
+        assert!((tv - 0.02).abs() < 1e-12, "{tv}");
+        // Bias of the chain law: 0 and 0.02 exactly (computed).
+        assert_eq!(out.value("tv_bias_theory_smallest_eta"), Some(0.0));
+        assert_eq!(
+            out.values["tv_bias_theory_largest_eta"].basis,
+            claim_spec::Basis::Computed
+        );
+        // Each cell's chains spread +-0.01: SE 0.01 sqrt(8/7)/sqrt(8) per cell.
+        let se = 0.01 * (8.0_f64 / 7.0).sqrt() / 8.0_f64.sqrt();
+        let floor = 0.5 * (2.0 / std::f64::consts::PI).sqrt() * 4.0 * se;
+        let got = out.value("tv_sampling_floor").unwrap();
+        assert!((got / floor - 1.0).abs() < 1e-9, "{got} vs {floor}");
+        assert_eq!(out.tables["tv"].rows.len(), 2);
+        assert_eq!(out.tables["histogram"].rows.len(), 3);
+        let f = GibbsStationary::figures(&p, &m).unwrap().into_map();
+        assert_eq!(f["histogram"].panels.len(), 2);
+        assert_eq!(f["tv-distance"].panels.len(), 1);
     }
 
     #[test]

@@ -31,8 +31,8 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add_legacy("flat-minima/gibbs-stationary", gibbs_stationary::run);
+    registry.add::<gibbs_stationary::GibbsStationary>();
     registry.add::<flat_basin_occupancy::FlatBasinOccupancy>();
     registry.add::<linear_stability_batch::LinearStabilityBatch>();
-    registry.add_legacy("flat-minima/small-batch-flatter", small_batch_flatter::run);
+    registry.add::<small_batch_flatter::SmallBatchFlatter>();
 }

@@ -27,7 +27,7 @@ use sgd_sim::parallel::cancellable_trajectories;
 use sgd_sim::rng::gamma;
 use sgd_sim::sampler::{BatchSampler, SamplerKind};
 use sgd_sim::stability::{curvature_moments, mean_square_factor, mean_square_threshold};
-use sgd_sim::stats::Estimate;
+use sgd_sim::stats::{Estimate, Z95, wilson_interval};
 
 /// Parameters of `flat-minima/linear-stability-batch`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -48,6 +48,16 @@ pub struct Params {
     pub streams: usize,
     /// Sampled batches kept per batch size for the Monte Carlo per-trajectory threshold.
     pub lyapunov_batches: usize,
+    /// Batch sizes (each in `batch_sizes`, below N) whose runs are simulated near their edges.
+    pub run_batch_sizes: Vec<usize>,
+    /// Simulated runs per (batch size, step size).
+    pub runs: usize,
+    /// Steps per simulated run (a run stops earlier once |w| leaves [1e-100, 1e100]).
+    pub run_steps: u64,
+    /// Relative distance of the simulated step sizes from each per-run edge: (1 - d) and (1 + d).
+    pub edge_offset: f64,
+    /// The shared simulated step size, as a fraction of the full-batch limit 2 / abar.
+    pub full_batch_fraction: f64,
 }
 
 impl Default for Params {
@@ -60,6 +70,11 @@ impl Default for Params {
             batches: 1_000_000,
             streams: 20,
             lyapunov_batches: 100_000,
+            run_batch_sizes: vec![1, 5],
+            runs: 400,
+            run_steps: 20_000,
+            edge_offset: 0.05,
+            full_batch_fraction: 0.95,
         }
     }
 }
@@ -98,6 +113,18 @@ impl ExperimentParams for Params {
             ));
         }
         ParamError::at_least("lyapunov_batches", self.lyapunov_batches as u64, 1000)?;
+        for (i, b) in self.run_batch_sizes.iter().enumerate() {
+            if !self.batch_sizes.contains(b) || *b >= self.samples {
+                return Err(ParamError::new(
+                    format!("run_batch_sizes[{i}]"),
+                    "must be one of batch_sizes and below samples",
+                ));
+            }
+        }
+        ParamError::at_least("runs", self.runs as u64, 10)?;
+        ParamError::at_least("run_steps", self.run_steps, 100)?;
+        ParamError::in_range("edge_offset", self.edge_offset, 0.001, 0.5)?;
+        ParamError::in_range("full_batch_fraction", self.full_batch_fraction, 0.1, 1.0)?;
         if self.lyapunov_batches > self.batches {
             return Err(ParamError::new(
                 "lyapunov_batches",
@@ -110,6 +137,9 @@ impl ExperimentParams for Params {
     fn estimated_work(&self) -> f64 {
         self.batch_sizes.iter().map(|&b| b as f64).sum::<f64>() * self.batches as f64
             + 2000.0 * self.lyapunov_batches as f64 * self.batch_sizes.len() as f64
+            + 3.0
+                * (self.runs as f64 * self.run_steps as f64)
+                * self.run_batch_sizes.iter().map(|&b| b as f64).sum::<f64>()
     }
 }
 
@@ -163,12 +193,213 @@ pub struct Measured {
     pub curvatures: Vec<f64>,
     /// Per batch size, in the order of `batch_sizes`.
     pub batches: Vec<SampledBatch>,
+    /// The simulated runs, per (run batch size, step size).
+    pub runs: Vec<RunPoint>,
 }
 
 impl MeasuredData for Measured {
     fn samples(&self) -> u64 {
-        self.batches.iter().map(|b| b.sampled.count).sum()
+        self.batches.iter().map(|b| b.sampled.count).sum::<u64>()
+            + self.runs.iter().map(|r| r.steps).sum::<u64>()
     }
+}
+
+/// Where a simulated step size sits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// At a fraction of the full-batch limit 2 / abar, where gradient descent converges.
+    FullBatchStable,
+    /// Just below the batch size's own per-run edge.
+    BelowEdge,
+    /// Just above it.
+    AboveEdge,
+}
+
+impl Place {
+    fn key(self) -> &'static str {
+        match self {
+            Place::FullBatchStable => "at_gd_stable",
+            Place::BelowEdge => "below_edge",
+            Place::AboveEdge => "above_edge",
+        }
+    }
+}
+
+/// Simulated runs w <- (1 - eta a_b) w from w = 1 at one (batch size, step size).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunPoint {
+    /// The batch size.
+    pub b: usize,
+    /// Where the step size sits.
+    pub place: Place,
+    /// The step size.
+    pub eta: f64,
+    /// The per-run edge eta_run(b) it was placed from (computed in the measure step from the
+    /// same curvatures and batches as the metrics).
+    pub edge: f64,
+    /// Runs.
+    pub runs: u64,
+    /// Runs that diverged: |w| reached 1e100, or ended above its start.
+    pub diverged: u64,
+    /// Steps taken by all runs.
+    pub steps: u64,
+}
+
+/// One simulated run: whether it diverged, and its steps. It stops once |w| leaves
+/// [1e-100, 1e100] (the multiplicative walk ln|w| has then drifted 230 units one way; coming back
+/// against a drift of the other sign has a probability far below 1e-10 here).
+fn simulate_run(
+    curvatures: &[f64],
+    b: usize,
+    eta: f64,
+    steps: u64,
+    rng: &mut sgd_sim::rng::Stream,
+) -> (bool, u64) {
+    let mut sampler = BatchSampler::new(KIND, curvatures.len(), b);
+    let mut w = 1.0_f64;
+    for t in 0..steps {
+        let batch = sampler.next_batch(rng);
+        let a_b = batch.iter().map(|&i| curvatures[i]).sum::<f64>() / b as f64;
+        w *= 1.0 - eta * a_b;
+        let size = w.abs();
+        if size >= 1e100 {
+            return (true, t + 1);
+        }
+        if size <= 1e-100 {
+            return (false, t + 1);
+        }
+    }
+    (w.abs() > 1.0, steps)
+}
+
+/// The simulated runs near each run batch size's edge and at the shared step size.
+fn simulate_runs(
+    p: &Params,
+    ctx: &RunContext,
+    curvatures: &[f64],
+    batches: &[SampledBatch],
+) -> Result<Vec<RunPoint>, ExperimentError> {
+    let (mean, var) = curvature_moments(curvatures);
+    let mut points = Vec::new();
+    for &b in &p.run_batch_sizes {
+        let s = batches
+            .iter()
+            .find(|s| s.b == b)
+            .ok_or_else(|| ExperimentError::InvalidParams(format!("no batches of size {b}")))?;
+        let edge = eta_run_at(curvatures, mean, var, s)?.0.value;
+        for (place, eta) in [
+            (Place::FullBatchStable, p.full_batch_fraction * 2.0 / mean),
+            (Place::BelowEdge, edge * (1.0 - p.edge_offset)),
+            (Place::AboveEdge, edge * (1.0 + p.edge_offset)),
+        ] {
+            ctx.check_cancelled()?;
+            let purpose = format!("runs/b={b}/{}", place.key());
+            let n = ctx.scaled(p.runs);
+            let out =
+                cancellable_trajectories(&ctx.streams(), &purpose, n, &ctx.cancel, |_, rng| {
+                    Ok::<_, ExperimentError>(simulate_run(curvatures, b, eta, p.run_steps, rng))
+                })?;
+            points.push(RunPoint {
+                b,
+                place,
+                eta,
+                edge,
+                runs: n as u64,
+                diverged: out.iter().filter(|r| r.0).count() as u64,
+                steps: out.iter().map(|r| r.1).sum(),
+            });
+        }
+    }
+    Ok(points)
+}
+
+/// The simulated runs' divergence fractions (Wilson intervals) and their table.
+fn run_metrics(m: &Measured, out: &mut Metrics) {
+    let mut table = Table::new([
+        "batch_size",
+        "place",
+        "eta",
+        "edge",
+        "eta_over_edge",
+        "runs",
+        "diverged",
+        "diverged_fraction",
+        "lo",
+        "hi",
+        "lyapunov_exponent",
+    ]);
+    let (mean, var) = curvature_moments(&m.curvatures);
+    for r in &m.runs {
+        let f = r.diverged as f64 / r.runs as f64;
+        let ci = wilson_interval(r.diverged, r.runs, Z95);
+        out.estimate_with_interval(
+            &format!("diverged_fraction_b{}_{}", r.b, r.place.key()),
+            f,
+            ci,
+        );
+        let sample = m
+            .batches
+            .iter()
+            .find(|s| s.b == r.b)
+            .and_then(|s| eta_run_at(&m.curvatures, mean, var, s).ok())
+            .map_or_else(Vec::new, |x| x.1);
+        let g = if sample.is_empty() {
+            f64::NAN
+        } else {
+            lyapunov_exponent(r.eta, &sample)
+        };
+        table.push(row![
+            r.b,
+            r.place.key(),
+            r.eta,
+            r.edge,
+            r.eta / r.edge,
+            r.runs,
+            r.diverged,
+            f,
+            ci[0],
+            ci[1],
+            g
+        ]);
+    }
+    out.table("runs", table);
+}
+
+/// The divergence fractions of the simulated runs against eta / eta_run(b).
+fn runs_figure(m: &Measured) -> FigureData {
+    let mut panel = CurvesPanel::new(
+        "Simulated runs near their per-run edge",
+        Axis::linear("step size over the per-run edge, η / η_run(b)"),
+        Axis::proportion("fraction of runs that diverge"),
+    );
+    let mut sizes: Vec<usize> = m.runs.iter().map(|r| r.b).collect();
+    sizes.dedup();
+    for (k, &b) in sizes.iter().enumerate() {
+        let mut pts: Vec<&RunPoint> = m.runs.iter().filter(|r| r.b == b).collect();
+        pts.sort_by(|x, y| x.eta.total_cmp(&y.eta));
+        panel = panel.measured(Points::new(
+            format!("b = {b}"),
+            k,
+            pts.iter()
+                .map(|r| {
+                    let f = r.diverged as f64 / r.runs as f64;
+                    MeasuredPoint::with_ci(
+                        r.eta / r.edge,
+                        f,
+                        wilson_interval(r.diverged, r.runs, Z95),
+                    )
+                })
+                .collect(),
+        ));
+        if let Some(r) = pts.iter().find(|r| r.place == Place::FullBatchStable) {
+            panel = panel.mark(
+                r.eta / r.edge,
+                format!("b = {b}: 0.95 of GD's limit 2/ā"),
+                k,
+            );
+        }
+    }
+    FigureData::single(panel.mark(1.0, "per-run edge (Lyapunov exponent 0)", 6))
 }
 
 /// Everything derived at one batch size.
@@ -400,9 +631,12 @@ impl Experiment for LinearStabilityBatch {
                 SampledBatch { b, sampled, kept }
             })
             .collect();
+        let batches: Vec<SampledBatch> = batches;
+        let runs = simulate_runs(p, ctx, &curvatures, &batches)?;
         Ok(Measured {
             curvatures,
             batches,
+            runs,
         })
     }
 
@@ -420,6 +654,7 @@ impl Experiment for LinearStabilityBatch {
         );
         out.table("thresholds", thresholds_table(&rows, mean));
         out.table("factor", factor_table(&rows, m));
+        run_metrics(m, &mut out);
         Ok(out)
     }
 
@@ -428,6 +663,7 @@ impl Experiment for LinearStabilityBatch {
         let mut figures = Figures::new();
         figures.add("mean-square-factor", factor_figure(&rows, m));
         figures.add("stable-region", region_figure(&rows, m));
+        figures.add("runs", runs_figure(m));
         Ok(figures)
     }
 }
@@ -521,6 +757,8 @@ mod tests {
         let p = Params {
             batches: 20_000,
             lyapunov_batches: 2_000,
+            runs: 20,
+            run_steps: 500,
             ..Params::default()
         };
         let at = |threads: usize| {
@@ -572,6 +810,26 @@ mod tests {
                     kept: vec![2.0; 4],
                 },
             ],
+            runs: vec![
+                RunPoint {
+                    b: 1,
+                    place: Place::FullBatchStable,
+                    eta: 0.95,
+                    edge: 4.0 / 3.0,
+                    runs: 100,
+                    diverged: 0,
+                    steps: 1000,
+                },
+                RunPoint {
+                    b: 1,
+                    place: Place::AboveEdge,
+                    eta: 1.4,
+                    edge: 4.0 / 3.0,
+                    runs: 100,
+                    diverged: 90,
+                    steps: 1000,
+                },
+            ],
         }
     }
 
@@ -580,6 +838,7 @@ mod tests {
         let p = Params {
             samples: 4,
             batch_sizes: vec![1, 2, 4],
+            run_batch_sizes: vec![1],
             ..Params::default()
         };
         let m = hand_made();
@@ -601,6 +860,27 @@ mod tests {
         let figures = LinearStabilityBatch::figures(&p, &m).unwrap().into_map();
         assert_eq!(figures["mean-square-factor"].panels.len(), 2);
         assert_eq!(figures["stable-region"].panels.len(), 1);
+        assert_eq!(figures["runs"].panels.len(), 1);
+        // Runs: 0 of 100 and 90 of 100 diverged, with Wilson intervals.
+        assert_eq!(out.value("diverged_fraction_b1_at_gd_stable"), Some(0.0));
+        let above = out.values["diverged_fraction_b1_above_edge"];
+        assert!((above.value - 0.9).abs() < 1e-12 && above.ci.unwrap()[0] > 0.8);
+        assert_eq!(out.tables["runs"].rows.len(), 2);
+        assert_eq!(m.samples(), 6 + 4 + 4 + 2000);
+    }
+
+    #[test]
+    fn the_mean_square_threshold_grows_with_the_batch_size() {
+        // Formerly a claim check: eta_ms = 2 abar / (abar^2 + var (N - b)/(b (N - 1))) increases
+        // strictly in b for var > 0 (the variance factor decreases), and reaches 2/abar at b = N.
+        for &(mean, var) in &[(0.8, 0.75), (1.0, 3.0), (2.0, 0.01)] {
+            let n = 100;
+            let t: Vec<f64> = (1..=n)
+                .map(|b| mean_square_threshold(mean, var, n, b, KIND))
+                .collect();
+            assert!(t.windows(2).all(|w| w[1] > w[0]), "{mean} {var}");
+            assert!((t[n - 1] - 2.0 / mean).abs() < 1e-12);
+        }
     }
 
     #[test]

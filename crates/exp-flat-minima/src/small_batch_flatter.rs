@@ -24,17 +24,18 @@
 //! seeds.
 
 use crate::network::{Dataset, HessianOperator, TanhNetwork};
-use crate::resample::Bootstrap;
 use crate::spectrum::{TopEigen, lanczos_top, power_top};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CategoriesPanel, CategorySeries, FigureData, PairedPanel, Value};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::{exp, ln, tanh};
 use sgd_sim::parallel::map_indexed;
 use sgd_sim::rng::{Stream, Streams, shuffle, standard_normal};
+use sgd_sim::stats::{Resamples, mean_estimate};
 
 /// Parameters of `flat-minima/small-batch-flatter`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -163,18 +164,6 @@ impl Config {
             Config::SmallLinear => "small-linear-scaling",
         }
     }
-}
-
-/// The paired comparison of one protocol, for the figure.
-struct PairedSummary {
-    /// The protocol's name.
-    name: &'static str,
-    /// Per seed: the sharpness ratio large/small, and the test-loss gap large - small.
-    per_seed: [Vec<f64>; 2],
-    /// The geometric-mean ratio and the mean gap.
-    summary: [f64; 2],
-    /// Their 95% bootstrap intervals.
-    intervals: [[f64; 2]; 2],
 }
 
 /// The outcome of one training run.
@@ -361,161 +350,161 @@ pub fn train_run(
     })
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A failed eigen-solve.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let (train, test) = make_task(p, &streams);
-    let net = TanhNetwork {
-        inputs: p.inputs,
-        hidden: p.hidden,
-    };
-    let seeds = ctx.scaled(p.seeds).max(2);
-    let eta_small_linear = p.learning_rate * p.small_batch as f64 / p.large_batch as f64;
-    let results = map_indexed(seeds * CONFIGS.len(), |job| {
-        let seed = job / CONFIGS.len();
-        let config = CONFIGS[job % CONFIGS.len()];
-        let theta = net.initialize(&mut streams.stream("init", seed as u64));
-        let mut rng = streams.stream(config.label(), seed as u64);
-        let (batch, eta) = match config {
-            Config::Large => (p.large_batch, p.learning_rate),
-            Config::SmallSameEta => (p.small_batch, p.learning_rate),
-            Config::SmallLinear => (p.small_batch, eta_small_linear),
-        };
-        train_run(
-            net,
-            &train,
-            &test,
-            theta,
-            batch,
-            eta,
-            p.target_loss,
-            p.max_epochs,
-            &mut rng,
-            p.lanczos_products,
-            p.power_products,
-        )
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>, _>>()?;
-    let at = |seed: usize, c: usize| &results[seed * CONFIGS.len() + c];
+/// The kind `flat-minima/small-batch-flatter`.
+#[derive(Debug)]
+pub struct SmallBatchFlatter;
 
-    let mut out = Outcome::new();
-    let total = results.len();
-    let reached = results.iter().filter(|r| r.reached).count();
-    out.exact(
+/// The two protocols: their name and the configuration of their small batch.
+const PROTOCOLS: [(&str, usize); 2] = [("same_eta", 1), ("linear_scaling", 2)];
+
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Seeds run (after `--scale`).
+    pub seeds: usize,
+    /// The runs, seed-major: seed s, configuration c at `s * 3 + c`.
+    pub runs: Vec<RunResult>,
+    /// Per protocol: the seeds whose two runs are both valid.
+    pub pairs: Vec<Vec<usize>>,
+    /// Per protocol: bootstrap resamples of its pairs for the sharpness ratio, then for the gap.
+    pub resamples: Vec<[Resamples; 2]>,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.runs.iter().map(|r| r.steps).sum()
+    }
+}
+
+impl Measured {
+    fn at(&self, seed: usize, config: usize) -> &RunResult {
+        &self.runs[seed * CONFIGS.len() + config]
+    }
+
+    /// Per pair of protocol `k`: ln(sharpness large / small) and test loss large - small.
+    fn pair_values(&self, k: usize) -> Vec<(f64, f64)> {
+        let small = PROTOCOLS[k].1;
+        self.pairs[k]
+            .iter()
+            .map(|&s| {
+                let (l, r) = (self.at(s, 0), self.at(s, small));
+                (
+                    ln(l.lanczos.value / r.lanczos.value),
+                    l.test_loss - r.test_loss,
+                )
+            })
+            .collect()
+    }
+}
+
+/// The batch size and step size of a configuration.
+fn setting(p: &Params, config: Config) -> (usize, f64) {
+    match config {
+        Config::Large => (p.large_batch, p.learning_rate),
+        Config::SmallSameEta => (p.small_batch, p.learning_rate),
+        Config::SmallLinear => (
+            p.small_batch,
+            p.learning_rate * p.small_batch as f64 / p.large_batch as f64,
+        ),
+    }
+}
+
+/// One protocol's paired summary: geometric-mean ratio and mean gap, with bootstrap intervals.
+struct Protocol {
+    ratio: f64,
+    ratio_ci: [f64; 2],
+    gap: f64,
+    gap_ci: [f64; 2],
+    larger_fraction: f64,
+    pairs: usize,
+}
+
+fn protocol(m: &Measured, k: usize) -> Protocol {
+    let pairs = m.pair_values(k);
+    let n = pairs.len() as f64;
+    let mean_of = |idx: &[usize], f: fn(&(f64, f64)) -> f64| {
+        idx.iter().map(|&i| f(&pairs[i])).sum::<f64>() / idx.len() as f64
+    };
+    let [ratio_boot, gap_boot] = &m.resamples[k];
+    Protocol {
+        ratio: exp(pairs.iter().map(|q| q.0).sum::<f64>() / n),
+        ratio_ci: ratio_boot.ci95(|idx| exp(mean_of(idx, |q| q.0))),
+        gap: pairs.iter().map(|q| q.1).sum::<f64>() / n,
+        gap_ci: gap_boot.ci95(|idx| mean_of(idx, |q| q.1)),
+        larger_fraction: pairs.iter().filter(|q| q.0 > 0.0).count() as f64 / n,
+        pairs: pairs.len(),
+    }
+}
+
+/// Convergence of the runs and of the eigen-solvers.
+fn run_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
+    let total = m.runs.len();
+    let reached = m.runs.iter().filter(|r| r.reached).count();
+    out.measured(
         "runs_reaching_target_fraction",
         reached as f64 / total as f64,
     );
-    out.exact(
+    out.measured(
         "runs_diverged",
-        results.iter().filter(|r| r.diverged).count() as f64,
+        m.runs.iter().filter(|r| r.diverged).count() as f64,
     );
-    let valid: Vec<&RunResult> = results.iter().filter(|r| !r.diverged).collect();
+    let valid: Vec<&RunResult> = m.runs.iter().filter(|r| !r.diverged).collect();
     let rel_diff = valid
         .iter()
         .map(|r| ((r.lanczos.value - r.power.value) / r.lanczos.value).abs())
         .fold(0.0_f64, f64::max);
-    out.exact("lanczos_power_rel_diff_max", rel_diff);
-    out.exact(
+    out.measured("lanczos_power_rel_diff_max", rel_diff);
+    out.measured(
         "lanczos_residual_max",
         valid
             .iter()
             .map(|r| r.lanczos.residual / r.lanczos.value.abs())
             .fold(0.0_f64, f64::max),
     );
-    out.exact("target_loss", p.target_loss);
-    out.exact(
+    out.computed("target_loss", p.target_loss);
+    out.measured(
         "final_train_loss_min",
         valid
             .iter()
             .map(|r| r.train_loss)
             .fold(f64::INFINITY, f64::min),
     );
-    out.exact("noise_floor_loss", 0.5 * p.label_noise * p.label_noise);
-    out.exact("parameters", net.parameter_count() as f64);
+    out.computed("noise_floor_loss", 0.5 * p.label_noise * p.label_noise);
+    let net = TanhNetwork {
+        inputs: p.inputs,
+        hidden: p.hidden,
+    };
+    out.computed("parameters", net.parameter_count() as f64);
+}
 
-    // Paired statistics per protocol; only when every run of the pair is valid.
-    let mut rng = streams.stream("bootstrap", 0);
-    let mut protocol_rows = Vec::new();
-    let mut paired: Vec<PairedSummary> = Vec::new();
-    for (name, small) in [("same_eta", 1usize), ("linear_scaling", 2usize)] {
-        let pairs: Vec<(f64, f64)> = (0..seeds)
-            .filter(|&s| !at(s, 0).diverged && !at(s, small).diverged)
-            .map(|s| {
-                (
-                    ln(at(s, 0).lanczos.value / at(s, small).lanczos.value),
-                    at(s, 0).test_loss - at(s, small).test_loss,
-                )
-            })
-            .collect();
-        if pairs.len() < 2 {
-            return Err(ExperimentError::Diverged {
-                step: 0,
-                reason: format!("fewer than two valid pairs in protocol {name}"),
-            });
-        }
-        let m = pairs.len() as f64;
-        let log_ratio = pairs.iter().map(|p| p.0).sum::<f64>() / m;
-        let gap = pairs.iter().map(|p| p.1).sum::<f64>() / m;
-        let ratio_boot = Bootstrap::new(pairs.len(), p.bootstrap_resamples, &mut rng, |idx| {
-            exp(idx.iter().map(|&i| pairs[i].0).sum::<f64>() / idx.len() as f64)
-        });
-        let gap_boot = Bootstrap::new(pairs.len(), p.bootstrap_resamples, &mut rng, |idx| {
-            idx.iter().map(|&i| pairs[i].1).sum::<f64>() / idx.len() as f64
-        });
-        let [rl, rh] = ratio_boot.ci95();
-        let [gl, gh] = gap_boot.ci95();
-        out.with_interval(&format!("sharpness_ratio_{name}"), exp(log_ratio), [rl, rh]);
-        out.exact(&format!("sharpness_ratio_{name}_ci_lo"), rl);
-        out.with_interval(&format!("test_loss_gap_{name}"), gap, [gl, gh]);
-        out.exact(&format!("test_loss_gap_{name}_ci_lo"), gl);
-        out.exact(
-            &format!("larger_sharpness_fraction_{name}"),
-            pairs.iter().filter(|p| p.0 > 0.0).count() as f64 / m,
-        );
-        protocol_rows.push((name, exp(log_ratio), rl, rh, gap, gl, gh, pairs.len()));
-        paired.push(PairedSummary {
-            name: if small == 1 {
-                "same eta"
-            } else {
-                "linear scaling"
-            },
-            per_seed: [
-                pairs.iter().map(|q| exp(q.0)).collect(),
-                pairs.iter().map(|q| q.1).collect(),
-            ],
-            summary: [exp(log_ratio), gap],
-            intervals: [[rl, rh], [gl, gh]],
-        });
-    }
+/// Per configuration: mean sharpness, test loss and epochs over its valid runs.
+fn config_metrics(m: &Measured, out: &mut Metrics) {
     for (c, config) in CONFIGS.iter().enumerate() {
-        let vals: Vec<&RunResult> = (0..seeds)
-            .map(|s| at(s, c))
+        let vals: Vec<&RunResult> = (0..m.seeds)
+            .map(|s| m.at(s, c))
             .filter(|r| !r.diverged)
             .collect();
         if vals.len() >= 2 {
-            let sharp: Vec<f64> = vals.iter().map(|r| r.lanczos.value).collect();
-            let test_l: Vec<f64> = vals.iter().map(|r| r.test_loss).collect();
-            let epochs: Vec<f64> = vals.iter().map(|r| r.epochs as f64).collect();
+            let of = |f: fn(&RunResult) -> f64| -> Vec<f64> { vals.iter().map(|r| f(r)).collect() };
             let key = config.label().replace('-', "_");
             out.estimate(
                 &format!("sharpness_{key}"),
-                sgd_sim::stats::mean_estimate(&sharp),
+                mean_estimate(&of(|r| r.lanczos.value)),
             );
             out.estimate(
                 &format!("test_loss_{key}"),
-                sgd_sim::stats::mean_estimate(&test_l),
+                mean_estimate(&of(|r| r.test_loss)),
             );
             out.estimate(
                 &format!("epochs_{key}"),
-                sgd_sim::stats::mean_estimate(&epochs),
+                mean_estimate(&of(|r| r.epochs as f64)),
             );
         }
     }
+}
 
+/// Every run, one row each.
+fn runs_table(p: &Params, m: &Measured) -> Table {
     let mut runs = Table::new([
         "seed",
         "config",
@@ -532,14 +521,10 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "sharpness_power",
         "power_products",
     ]);
-    for s in 0..seeds {
+    for s in 0..m.seeds {
         for (c, config) in CONFIGS.iter().enumerate() {
-            let r = at(s, c);
-            let (b, eta) = match config {
-                Config::Large => (p.large_batch, p.learning_rate),
-                Config::SmallSameEta => (p.small_batch, p.learning_rate),
-                Config::SmallLinear => (p.small_batch, eta_small_linear),
-            };
+            let r = m.at(s, c);
+            let (b, eta) = setting(p, *config);
             runs.push(row![
                 s,
                 config.label(),
@@ -558,143 +543,199 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             ]);
         }
     }
-    out.table("runs", runs);
-    let mut protocols = Table::new([
-        "protocol",
-        "sharpness_ratio_large_over_small",
-        "ratio_lo",
-        "ratio_hi",
-        "test_loss_gap_large_minus_small",
-        "gap_lo",
-        "gap_hi",
-        "pairs",
-    ]);
-    for (name, r, rl, rh, g, gl, gh, n) in &protocol_rows {
-        protocols.push(row![*name, *r, *rl, *rh, *g, *gl, *gh, *n]);
-    }
-    out.table("protocols", protocols);
+    runs
+}
 
-    // Figure: one point per seed, by batch size; the two small-batch configurations are offset
-    // slightly along the (log) batch axis so they can be told apart.
-    let xpos = |c: usize| match CONFIGS[c] {
-        Config::Large => p.large_batch as f64,
-        Config::SmallSameEta => p.small_batch as f64 / 1.15,
-        Config::SmallLinear => p.small_batch as f64 * 1.15,
-    };
-    let labels = [
-        format!("b = {}, eta = {}", p.large_batch, p.learning_rate),
-        format!("b = {}, same eta", p.small_batch),
-        format!(
-            "b = {}, eta x {}/{}",
-            p.small_batch, p.small_batch, p.large_batch
-        ),
-    ];
-    let panel = |title: &str, ylabel: &str, value: &dyn Fn(&RunResult) -> f64| {
-        let mut series = Vec::new();
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for (c, label) in labels.iter().enumerate() {
-            let points: Vec<(f64, f64)> = (0..seeds)
-                .map(|s| at(s, c))
-                .filter(|r| !r.diverged)
-                .map(|r| (xpos(c), value(r)))
+impl Experiment for SmallBatchFlatter {
+    const KIND: &'static str = "flat-minima/small-batch-flatter";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let (train, test) = make_task(p, &streams);
+        let net = TanhNetwork {
+            inputs: p.inputs,
+            hidden: p.hidden,
+        };
+        let seeds = ctx.scaled(p.seeds).max(2);
+        let runs = map_indexed(seeds * CONFIGS.len(), |job| {
+            ctx.check_cancelled()?;
+            let seed = job / CONFIGS.len();
+            let config = CONFIGS[job % CONFIGS.len()];
+            let theta = net.initialize(&mut streams.stream("init", seed as u64));
+            let mut rng = streams.stream(config.label(), seed as u64);
+            let (batch, eta) = setting(p, config);
+            train_run(
+                net,
+                &train,
+                &test,
+                theta,
+                batch,
+                eta,
+                p.target_loss,
+                p.max_epochs,
+                &mut rng,
+                p.lanczos_products,
+                p.power_products,
+            )
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        ctx.check_cancelled()?;
+        let mut rng = streams.stream("bootstrap", 0);
+        let mut pairs = Vec::new();
+        let mut resamples = Vec::new();
+        for (name, small) in PROTOCOLS {
+            let valid: Vec<usize> = (0..seeds)
+                .filter(|&s| {
+                    !runs[s * CONFIGS.len()].diverged && !runs[s * CONFIGS.len() + small].diverged
+                })
                 .collect();
-            for q in &points {
-                lo = lo.min(q.1);
-                hi = hi.max(q.1);
+            if valid.len() < 2 {
+                return Err(ExperimentError::Diverged {
+                    step: 0,
+                    reason: format!("fewer than two valid pairs in protocol {name}"),
+                });
             }
-            let m = points.iter().map(|q| q.1).sum::<f64>() / points.len().max(1) as f64;
-            series.push(Series::from_xy(
-                label.clone(),
-                SeriesKind::Simulation,
-                c,
-                points,
-            ));
-            series.push(Series::from_xy(
-                "",
-                SeriesKind::Theory,
-                c,
-                [(xpos(c) / 1.12, m), (xpos(c) * 1.12, m)],
-            ));
+            let r = p.bootstrap_resamples;
+            let ratio = Resamples::draw(&mut rng, valid.len(), r);
+            let gap = Resamples::draw(&mut rng, valid.len(), r);
+            pairs.push(valid);
+            resamples.push([ratio, gap]);
         }
-        // Headroom above the points for the legend.
-        let span = (hi - lo).max(1e-12);
-        Panel {
-            title: title.into(),
-            x: Axis::log("batch size").with_range(4.0, 1200.0),
-            y: Axis::linear(ylabel).with_range(lo - 0.05 * span, hi + 0.5 * span),
-            series,
-            labels: Vec::new(),
-        }
-    };
-    out.figure(
-        "sharpness-test-loss",
-        FigureSpec {
-            panels: vec![
-                panel(
-                    "Sharpness at the training-loss target",
-                    "top Hessian eigenvalue",
-                    &|r| r.lanczos.value,
-                ),
-                panel("Test loss at the same target", "test loss", &|r| {
-                    r.test_loss
-                }),
-            ],
-        },
-    );
+        Ok(Measured {
+            seeds,
+            runs,
+            pairs,
+            resamples,
+        })
+    }
 
-    // Paired figure: per seed, the ratio and the gap, with the bootstrap interval of the summary.
-    let paired_panel = |title: &str, ylabel: &str, reference: f64, which: usize| {
-        let mut series = vec![Series::from_xy(
-            "",
-            SeriesKind::Guide,
-            6,
-            [(0.5, reference), (2.5, reference)],
-        )];
-        for (k, summary) in paired.iter().enumerate() {
-            let x = k as f64 + 1.0;
-            let name = summary.name;
-            let vals = &summary.per_seed[which];
-            series.push(Series::from_xy(
-                format!("{name}: seeds"),
-                SeriesKind::Simulation,
-                k + 1,
-                vals.iter().enumerate().map(|(i, v)| {
-                    (
-                        x - 0.15 + 0.3 * i as f64 / (vals.len().max(2) - 1) as f64,
-                        *v,
-                    )
-                }),
-            ));
-            series.push(Series {
-                label: format!("{name}: summary, 95% bootstrap CI"),
-                kind: SeriesKind::Simulation,
-                color: 6,
-                points: vec![Point::with_interval(
-                    x + 0.3,
-                    summary.summary[which],
-                    summary.intervals[which],
-                )],
-            });
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        run_metrics(p, m, &mut out);
+        let mut protocols = Table::new([
+            "protocol",
+            "sharpness_ratio_large_over_small",
+            "ratio_lo",
+            "ratio_hi",
+            "test_loss_gap_large_minus_small",
+            "gap_lo",
+            "gap_hi",
+            "pairs",
+        ]);
+        for (k, (name, _)) in PROTOCOLS.iter().enumerate() {
+            let s = protocol(m, k);
+            out.estimate_with_interval(&format!("sharpness_ratio_{name}"), s.ratio, s.ratio_ci);
+            out.measured(&format!("sharpness_ratio_{name}_ci_lo"), s.ratio_ci[0]);
+            out.estimate_with_interval(&format!("test_loss_gap_{name}"), s.gap, s.gap_ci);
+            out.measured(&format!("test_loss_gap_{name}_ci_lo"), s.gap_ci[0]);
+            out.measured(
+                &format!("larger_sharpness_fraction_{name}"),
+                s.larger_fraction,
+            );
+            let [rl, rh] = s.ratio_ci;
+            let [gl, gh] = s.gap_ci;
+            protocols.push(row![*name, s.ratio, rl, rh, s.gap, gl, gh, s.pairs]);
         }
-        Panel {
+        config_metrics(m, &mut out);
+        out.table("runs", runs_table(p, m));
+        out.table("protocols", protocols);
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("sharpness-test-loss", per_seed_figure(p, m));
+        figures.add("paired", paired_figure(m));
+        Ok(figures)
+    }
+}
+
+/// The three configurations' names, for categorical axes.
+fn config_names(p: &Params) -> Vec<String> {
+    vec![
+        format!("b = {}", p.large_batch),
+        format!("b = {}, same η", p.small_batch),
+        format!("b = {}, η scaled", p.small_batch),
+    ]
+}
+
+/// Sharpness and test loss of every seed under the three configurations (seeds whose three runs
+/// are all valid), with the configurations' means.
+fn per_seed_figure(p: &Params, m: &Measured) -> FigureData {
+    let seeds: Vec<usize> = (0..m.seeds)
+        .filter(|&s| (0..CONFIGS.len()).all(|c| !m.at(s, c).diverged))
+        .collect();
+    let panel = |title: &str, label: &str, f: fn(&RunResult) -> f64| {
+        let units: Vec<Vec<f64>> = seeds
+            .iter()
+            .map(|&s| (0..CONFIGS.len()).map(|c| f(m.at(s, c))).collect())
+            .collect();
+        let summary = (0..CONFIGS.len())
+            .map(|c| {
+                let v: Vec<f64> = units.iter().map(|u| u[c]).collect();
+                let e = mean_estimate(&v);
+                Value::with_ci(e.value, e.ci95())
+            })
+            .collect();
+        PairedPanel {
             title: title.into(),
-            x: Axis::linear("protocol: 1 same eta, 2 eta scaled with b").with_range(0.5, 2.5),
-            y: Axis::linear(ylabel),
-            series,
-            labels: Vec::new(),
+            conditions: config_names(p),
+            y: Axis::linear(label),
+            units,
+            summary,
         }
     };
-    out.figure(
-        "paired",
-        FigureSpec {
-            panels: vec![
-                paired_panel("Sharpness ratio large / small, per seed", "ratio", 1.0, 0),
-                paired_panel("Test-loss gap large - small, per seed", "gap", 0.0, 1),
-            ],
-        },
-    );
-    out.samples = results.iter().map(|r| r.steps).sum();
-    Ok(out)
+    FigureData::stacked(vec![
+        panel(
+            "Sharpness at the training-loss target",
+            "top Hessian eigenvalue",
+            |r| r.lanczos.value,
+        )
+        .into(),
+        panel("Test loss at the same target", "test loss", |r| r.test_loss).into(),
+    ])
+}
+
+/// The paired comparisons per protocol with their bootstrap intervals, against no difference.
+fn paired_figure(m: &Measured) -> FigureData {
+    let summaries: Vec<Protocol> = (0..PROTOCOLS.len()).map(|k| protocol(m, k)).collect();
+    let categories = vec!["same η".to_owned(), "η scaled with b".to_owned()];
+    let panel =
+        |title: &str, label: &str, f: &dyn Fn(&Protocol) -> Value, none: f64| CategoriesPanel {
+            title: title.into(),
+            category_label: "protocol".into(),
+            categories: categories.clone(),
+            y: Axis::linear(label),
+            measured: vec![CategorySeries::new(
+                "paired summary, 95% bootstrap CI",
+                0,
+                summaries.iter().map(|s| Some(f(s))).collect(),
+            )],
+            theory: vec![CategorySeries::new(
+                "no difference",
+                6,
+                summaries.iter().map(|_| Some(Value::exact(none))).collect(),
+            )],
+        };
+    FigureData::stacked(vec![
+        panel(
+            "Sharpness ratio large / small (geometric mean)",
+            "ratio",
+            &|s| Value::with_ci(s.ratio, s.ratio_ci),
+            1.0,
+        )
+        .into(),
+        panel(
+            "Test-loss gap large − small (mean)",
+            "gap",
+            &|s| Value::with_ci(s.gap, s.gap_ci),
+            0.0,
+        )
+        .into(),
+    ])
 }
 
 #[cfg(test)]
@@ -720,6 +761,70 @@ mod tests {
         };
         assert_eq!(bad.validate().unwrap_err().key, "learning_rate");
         assert!(Params::default().validate().is_ok());
+    }
+
+    /// A hand-made measurement: three seeds, the large batch twice as sharp in every pair.
+    fn hand_made() -> Measured {
+        let run = |sharpness: f64, test_loss: f64| RunResult {
+            reached: true,
+            diverged: false,
+            epochs: 3,
+            steps: 10,
+            train_loss: 0.15,
+            test_loss,
+            lanczos: TopEigen {
+                value: sharpness,
+                products: 20,
+                residual: 1e-12,
+            },
+            power: TopEigen {
+                value: sharpness,
+                products: 200,
+                residual: 1e-10,
+            },
+        };
+        let mut runs = Vec::new();
+        for s in 0..3 {
+            let base = 1.0 + s as f64;
+            runs.extend([run(2.0 * base, 0.2), run(base, 0.19), run(2.0 * base, 0.2)]);
+        }
+        let mut rng = Streams::new(1).stream("t", 0);
+        let mut draw = || {
+            [
+                Resamples::draw(&mut rng, 3, 100),
+                Resamples::draw(&mut rng, 3, 100),
+            ]
+        };
+        Measured {
+            seeds: 3,
+            runs,
+            pairs: vec![vec![0, 1, 2], vec![0, 1, 2]],
+            resamples: vec![draw(), draw()],
+        }
+    }
+
+    #[test]
+    fn metrics_and_figures_are_functions_of_the_measurement() {
+        let p = Params::default();
+        let m = hand_made();
+        let out = SmallBatchFlatter::metrics(&p, &m).unwrap();
+        // Every pair has ratio 2 (same eta) or 1 (linear scaling): so have all resamples.
+        assert!((out.value("sharpness_ratio_same_eta").unwrap() - 2.0).abs() < 1e-12);
+        assert_eq!(
+            out.values["sharpness_ratio_same_eta"]
+                .ci
+                .map(|c| (c[0] - 2.0).abs() < 1e-12),
+            Some(true)
+        );
+        assert!((out.value("sharpness_ratio_linear_scaling").unwrap() - 1.0).abs() < 1e-12);
+        assert!((out.value("test_loss_gap_same_eta").unwrap() - 0.01).abs() < 1e-12);
+        assert_eq!(out.value("larger_sharpness_fraction_same_eta"), Some(1.0));
+        assert_eq!(out.value("runs_reaching_target_fraction"), Some(1.0));
+        assert_eq!(out.tables["runs"].rows.len(), 9);
+        assert_eq!(m.samples(), 90);
+        let f = SmallBatchFlatter::figures(&p, &m).unwrap().into_map();
+        assert_eq!(f["sharpness-test-loss"].panels.len(), 2);
+        assert_eq!(f["paired"].panels.len(), 2);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use ndarray::Array2;
 use sgd_sim::SimError;
-use sgd_sim::linalg::symmetric_eigen;
+use sgd_sim::linalg::{dot, symmetric_eigen};
 
 /// An eigenvalue estimate and how it was reached.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -16,10 +16,6 @@ pub struct TopEigen {
     /// For Lanczos, the residual norm ||A y - theta y|| of the Ritz pair (beta_k |s_k|); for power
     /// iteration, the last relative change of the Rayleigh quotient.
     pub residual: f64,
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 fn normalize(v: &mut [f64]) -> f64 {

@@ -21,7 +21,7 @@ use crate::ls_moments::matmul;
 use claim_spec::ExperimentError;
 use ndarray::{Array1, Array2};
 use sgd_sim::data::{LeastSquaresSpec, generate_least_squares};
-use sgd_sim::linalg::{cholesky_solve, symmetric_eigen};
+use sgd_sim::linalg::{cholesky_solve, dot, symmetric_eigen};
 use sgd_sim::rng::{Stream, standard_normal};
 
 /// A least-squares data set, l_i(w) = (1/2)(x_i . w - y_i)^2, inputs row-major N x d.
@@ -101,7 +101,7 @@ impl Dataset {
 
     /// The residual x_i . w - y_i.
     pub fn residual(&self, i: usize, w: &[f64]) -> f64 {
-        self.input(i).iter().zip(w).map(|(x, w)| x * w).sum::<f64>() - self.targets[i]
+        dot(self.input(i), w) - self.targets[i]
     }
 
     /// The per-sample gradient g_i(w) = (x_i . w - y_i) x_i.
@@ -127,7 +127,10 @@ impl Dataset {
     /// The loss L(w) = (1/N) sum (1/2) r_i^2.
     pub fn loss(&self, w: &[f64]) -> f64 {
         (0..self.samples())
-            .map(|i| 0.5 * self.residual(i, w).powi(2))
+            .map(|i| {
+                let r = self.residual(i, w);
+                0.5 * r * r
+            })
             .sum::<f64>()
             / self.samples() as f64
     }
@@ -205,7 +208,7 @@ impl Dataset {
         let inv = 1.0 / self.samples() as f64;
         GradientDiversity {
             mean_sq_norm: mean_sq_norm * inv,
-            grad_sq: full.iter().map(|g| g * g).sum(),
+            grad_sq: dot(&full, &full),
             trace_sigma: trace_sigma * inv,
         }
     }

@@ -17,6 +17,7 @@ pub mod hyperbola;
 pub mod identity;
 pub mod ls_moments;
 pub mod mccandlish;
+pub mod sgd_runs;
 pub mod tuning;
 
 /// Hash of this crate's sources, part of its results' `code_version`.
@@ -24,7 +25,7 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add_legacy("gradient-diversity/batch-knee", batch_knee::run);
-    registry.add_legacy("gradient-diversity/critical-batch", critical_batch::run);
-    registry.add_legacy("gradient-diversity/identity", identity::run);
+    registry.add::<batch_knee::BatchKnee>();
+    registry.add::<critical_batch::CriticalBatch>();
+    registry.add::<identity::Identity>();
 }

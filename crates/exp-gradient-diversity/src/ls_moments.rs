@@ -23,7 +23,7 @@
 use crate::mccandlish::NoiseScales;
 use claim_spec::ExperimentError;
 use ndarray::Array2;
-use sgd_sim::linalg::symmetric_eigen;
+use sgd_sim::linalg::{dot, mat_mul, symmetric_eigen};
 use sgd_sim::math::powf;
 use std::f64::consts::SQRT_2;
 
@@ -68,18 +68,64 @@ pub struct Crossing {
     pub interpolated: f64,
 }
 
-/// The product of two d x d row-major matrices, summed in index order.
+/// The product of two d x d row-major matrices, by the core's fixed-order product.
 pub(crate) fn matmul(a: &[f64], b: &[f64], d: usize) -> Vec<f64> {
-    let mut out = vec![0.0; d * d];
-    for i in 0..d {
-        for k in 0..d {
-            let aik = a[i * d + k];
-            for j in 0..d {
-                out[i * d + j] += aik * b[k * d + j];
+    let view = |m: &[f64]| Array2::from_shape_fn((d, d), |(i, j)| m[i * d + j]);
+    mat_mul(view(a).view(), view(b).view())
+        .iter()
+        .copied()
+        .collect()
+}
+
+/// The coordinates of a symmetric d x d matrix (row-major) in the basis given by `pairs`.
+fn coords_in(pairs: &[(usize, usize)], dim: usize, mat: &[f64]) -> Vec<f64> {
+    pairs
+        .iter()
+        .map(|&(j, k)| {
+            if j == k {
+                mat[j * dim + j]
+            } else {
+                0.5 * SQRT_2 * (mat[j * dim + k] + mat[k * dim + j])
+            }
+        })
+        .collect()
+}
+
+/// The m x m matrices of P -> H P + P H and P -> H P H, column by column (each map applied to
+/// every basis matrix), symmetrized against rounding (each map is self-adjoint exactly).
+fn lyapunov_and_sandwich(h: &[f64], pairs: &[(usize, usize)], dim: usize) -> (Vec<f64>, Vec<f64>) {
+    let m = pairs.len();
+    let coords_of = |mat: &[f64]| coords_in(pairs, dim, mat);
+    let mut lyapunov = vec![0.0; m * m];
+    let mut sandwich = vec![0.0; m * m];
+    for (b, &(j, k)) in pairs.iter().enumerate() {
+        let mut basis = vec![0.0; dim * dim];
+        if j == k {
+            basis[j * dim + j] = 1.0;
+        } else {
+            basis[j * dim + k] = 0.5 * SQRT_2;
+            basis[k * dim + j] = 0.5 * SQRT_2;
+        }
+        let hb = matmul(h, &basis, dim);
+        let bh = matmul(&basis, h, dim);
+        let hbh = matmul(&hb, h, dim);
+        let sum: Vec<f64> = hb.iter().zip(&bh).map(|(x, y)| x + y).collect();
+        for (a, (l, s)) in coords_of(&sum).into_iter().zip(coords_of(&hbh)).enumerate() {
+            lyapunov[a * m + b] = l;
+            sandwich[a * m + b] = s;
+        }
+    }
+    // Symmetrize against rounding (each map is self-adjoint exactly).
+    for a in 0..m {
+        for b in 0..a {
+            for mat in [&mut lyapunov, &mut sandwich] {
+                let v = 0.5 * (mat[a * m + b] + mat[b * m + a]);
+                mat[a * m + b] = v;
+                mat[b * m + a] = v;
             }
         }
     }
-    out
+    (lyapunov, sandwich)
 }
 
 impl SecondMomentOperator {
@@ -101,18 +147,7 @@ impl SecondMomentOperator {
             .collect();
         let m = pairs.len();
         let nf = n as f64;
-        let coords_of = |mat: &[f64]| -> Vec<f64> {
-            pairs
-                .iter()
-                .map(|&(j, k)| {
-                    if j == k {
-                        mat[j * dim + j]
-                    } else {
-                        0.5 * SQRT_2 * (mat[j * dim + k] + mat[k * dim + j])
-                    }
-                })
-                .collect()
-        };
+        let coords_of = |mat: &[f64]| coords_in(&pairs, dim, mat);
         // H, and the per-sample coordinates phi_i of x_i x_i^T.
         let mut h = vec![0.0; dim * dim];
         let mut fourth = vec![0.0; m * m];
@@ -156,47 +191,12 @@ impl SecondMomentOperator {
                 "the Hessian of the data set is singular: need more independent samples".into(),
             ));
         }
-        // Columns of the Lyapunov and sandwich maps: apply each to every basis matrix.
-        let mut lyapunov = vec![0.0; m * m];
-        let mut sandwich = vec![0.0; m * m];
-        for (b, &(j, k)) in pairs.iter().enumerate() {
-            let mut basis = vec![0.0; dim * dim];
-            if j == k {
-                basis[j * dim + j] = 1.0;
-            } else {
-                basis[j * dim + k] = 0.5 * SQRT_2;
-                basis[k * dim + j] = 0.5 * SQRT_2;
-            }
-            let hb = matmul(&h, &basis, dim);
-            let bh = matmul(&basis, &h, dim);
-            let hbh = matmul(&hb, &h, dim);
-            let sum: Vec<f64> = hb.iter().zip(&bh).map(|(x, y)| x + y).collect();
-            for (a, (l, s)) in coords_of(&sum).into_iter().zip(coords_of(&hbh)).enumerate() {
-                lyapunov[a * m + b] = l;
-                sandwich[a * m + b] = s;
-            }
-        }
-        // Symmetrize against rounding (each map is self-adjoint exactly).
-        for a in 0..m {
-            for b in 0..a {
-                for mat in [&mut lyapunov, &mut sandwich] {
-                    let v = 0.5 * (mat[a * m + b] + mat[b * m + a]);
-                    mat[a * m + b] = v;
-                    mat[b * m + a] = v;
-                }
-            }
-        }
+        let (lyapunov, sandwich) = lyapunov_and_sandwich(&h, &pairs, dim);
         let h2 = matmul(&h, &h, dim);
         let h3 = matmul(&h2, &h, dim);
         let hessian = coords_of(&h);
         let curvature_weighted: Vec<f64> = (0..m)
-            .map(|a| {
-                fourth[a * m..(a + 1) * m]
-                    .iter()
-                    .zip(&hessian)
-                    .map(|(t, x)| t * x)
-                    .sum()
-            })
+            .map(|a| dot(&fourth[a * m..(a + 1) * m], &hessian))
             .collect();
         let residual_h_term = dot(&hessian, &residual_drive);
         let hessian_sq = coords_of(&h2);
@@ -237,17 +237,7 @@ impl SecondMomentOperator {
 
     /// The coordinates of a symmetric d x d matrix (row-major).
     pub fn coords(&self, matrix: &[f64]) -> Vec<f64> {
-        let d = self.dim;
-        self.pairs
-            .iter()
-            .map(|&(j, k)| {
-                if j == k {
-                    matrix[j * d + j]
-                } else {
-                    0.5 * SQRT_2 * (matrix[j * d + k] + matrix[k * d + j])
-                }
-            })
-            .collect()
+        coords_in(&self.pairs, self.dim, matrix)
     }
 
     /// The coordinates of s^2 I, the second moments of an isotropic start around the minimizer.
@@ -436,10 +426,6 @@ impl SpectralRun {
         }
         None
     }
-}
-
-fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(test)]

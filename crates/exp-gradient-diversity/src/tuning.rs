@@ -143,7 +143,12 @@ mod tests {
             tolerance: 1e-6,
         };
         let t = search
-            .minimize(|eta| Ok((eta < 1.5).then(|| (ln(eta) - ln(0.03)).powi(2) + 5.0)))
+            .minimize(|eta| {
+                Ok((eta < 1.5).then(|| {
+                    let u = ln(eta) - ln(0.03);
+                    u * u + 5.0
+                }))
+            })
             .unwrap();
         assert!((ln(t.eta) - ln(0.03)).abs() < 1e-6, "{}", t.eta);
         assert!((t.value - 5.0).abs() < 1e-11);

@@ -15,9 +15,6 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add_legacy("minibatch-noise/gradient-unbiased", gradient_unbiased::run);
-    registry.add_legacy(
-        "minibatch-noise/minibatch-variance",
-        minibatch_variance::run,
-    );
+    registry.add::<gradient_unbiased::GradientUnbiased>();
+    registry.add::<minibatch_variance::MinibatchVariance>();
 }

@@ -8,16 +8,18 @@
 //! lockstep (independent dependency chains keep the core busy); each run draws only from its own
 //! stream, so results do not depend on that grouping or on the thread count.
 //!
-//! Theory: the master equation starts at the first step with T_t <= 0.6. CLAIMS.md starts it from
-//! the Gibbs split there; but the hot phase is short (166 steps at T_0 = 10) and does not
-//! equilibrate, so the split is taken instead from the Fokker–Planck density carried from the
-//! shallow minimum through the hot phase ([`crate::fokker_planck`]). Both predictions are reported.
+//! Theory: the master equation starts at the first step with T_t <= 0.6. Starting it from the
+//! Gibbs split there assumes the hot phase equilibrates; but the hot phase is short (166 steps at
+//! T_0 = 10) and does not, so the split is taken instead from the Fokker–Planck density carried
+//! from the shallow minimum through the hot phase ([`crate::fokker_planck`]). Both predictions are
+//! reported.
 
 use crate::fokker_planck::GridDensity;
 use crate::tilted_well::{Cooling, RateTable, TiltedWell, master_equation_path};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,7 +27,7 @@ use sgd_sim::first_passage::Quadrature;
 use sgd_sim::math::{ln, powf};
 use sgd_sim::parallel::map_indexed;
 use sgd_sim::rng::{Stream, standard_normal};
-use sgd_sim::stats::{Z95, proportion_estimate, wilson_interval};
+use sgd_sim::stats::{Estimate, Z95, proportion_estimate, wilson_interval};
 
 /// Runs advanced together in one lockstep group.
 pub const LANES: usize = 8;
@@ -291,20 +293,52 @@ pub fn master_equation(
     }
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid parameters, or a failing quadrature.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let well = TiltedWell::new(p.tilt, p.clamp)?;
-    let streams = ctx.streams();
-    let runs = ctx.scaled(p.runs / LANES) * LANES;
-    let groups = runs / LANES;
-    let steps = p.steps as u64;
-    let checkpoints = checkpoint_steps(steps, p.checkpoints);
+/// The kind `noise-engineering/annealed-gradient-noise`.
+#[derive(Debug)]
+pub struct AnnealedGradientNoise;
 
-    // Theory: rates tabulated from the start temperature down to the coldest final temperature of
-    // the theory curve.
+/// One initial temperature: the simulated runs and the master equation's predictions.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemperatureRun {
+    /// T_0.
+    pub t0: f64,
+    /// Runs in the global well at each checkpoint.
+    pub counts: Vec<u64>,
+    /// The master equation started from the Fokker–Planck hot phase (computed).
+    pub prediction: Prediction,
+    /// The master equation started from the Gibbs split (computed).
+    pub boltzmann: Prediction,
+}
+
+/// What the measure step produced, with the deterministic theory computed alongside.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The well.
+    pub well: TiltedWell,
+    /// Runs per T_0 (after `--scale`).
+    pub runs: usize,
+    /// The checkpoints, in steps.
+    pub checkpoints: Vec<u64>,
+    /// One entry per T_0 of the parameters, in their order.
+    pub temperatures: Vec<TemperatureRun>,
+    /// The master equation over a continuum of T_0: (T_0, Fokker–Planck start, Gibbs start).
+    pub curve: Vec<(f64, f64, f64)>,
+    /// Plain gradient descent's final iterate (computed).
+    pub gd_final: f64,
+    /// Steps per run.
+    pub steps: usize,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        (self.runs * self.steps * self.temperatures.len()) as u64
+    }
+}
+
+/// The range of T_0 on the theory curve: from half the smallest T_0 (above the start
+/// temperature) to twice the largest, stopping where a run would no longer cool to the start
+/// temperature in time (the master equation needs T_t <= start temperature before the last step).
+fn curve_range(p: &Params) -> (f64, f64) {
     let t0_min = p
         .initial_temperatures
         .iter()
@@ -312,28 +346,166 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         .fold(f64::INFINITY, f64::min);
     let t0_max = p.initial_temperatures.iter().copied().fold(0.0, f64::max);
     let curve_lo = (0.5 * t0_min).max(p.master_equation_start_temperature * 1.01);
-    // The curve stops where a run would no longer cool to the start temperature in time (the
-    // master equation needs T_t <= start temperature before the last step).
     let hottest_that_cools =
-        p.master_equation_start_temperature * powf(steps as f64, p.decay_exponent) * 0.99;
+        p.master_equation_start_temperature * powf(p.steps as f64, p.decay_exponent) * 0.99;
     let curve_hi = (2.0 * t0_max).min(hottest_that_cools).max(t0_max);
+    (curve_lo, curve_hi)
+}
+
+/// The escape rates, tabulated from the start temperature down to the coldest final temperature
+/// of the theory curve.
+fn rate_table(p: &Params, well: &TiltedWell) -> Result<RateTable, ExperimentError> {
+    let t0_min = p
+        .initial_temperatures
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
     let coldest = Cooling {
-        initial_temperature: curve_lo.min(t0_min),
+        initial_temperature: curve_range(p).0.min(t0_min),
         exponent: p.decay_exponent,
     }
-    .temperature(steps);
+    .temperature(p.steps as u64);
     let quadrature = Quadrature {
         intervals: p.quadrature_intervals,
     };
-    let table = RateTable::new(
-        &well,
+    Ok(RateTable::new(
+        well,
         0.99 * coldest,
         p.master_equation_start_temperature,
         p.rate_table_nodes,
         quadrature,
-    )?;
+    )?)
+}
 
-    let mut out = Outcome::new();
+/// Simulates `runs` annealed runs at T_0 = `t0` (purpose index `ti`): runs in the global well at
+/// each checkpoint.
+fn simulate_temperature(
+    p: &Params,
+    well: &TiltedWell,
+    ctx: &RunContext,
+    ti: usize,
+    groups: usize,
+    checkpoints: &[u64],
+) -> Result<Vec<u64>, ExperimentError> {
+    let cooling = Cooling {
+        initial_temperature: p.initial_temperatures[ti],
+        exponent: p.decay_exponent,
+    };
+    let noise_scale: Vec<f64> = (0..p.steps as u64)
+        .map(|t| (2.0 * p.step * cooling.temperature(t)).sqrt())
+        .collect();
+    let streams = ctx.streams();
+    let purpose = format!("annealing-{ti}");
+    let group_counts = map_indexed(groups, |g| {
+        if ctx.check_cancelled().is_err() {
+            return None;
+        }
+        let mut rngs: [Stream; LANES] =
+            std::array::from_fn(|j| streams.stream(&purpose, (g * LANES + j) as u64));
+        Some(simulate_group(
+            well,
+            p.step,
+            &noise_scale,
+            &mut rngs,
+            checkpoints,
+        ))
+    });
+    let mut counts = vec![0u64; checkpoints.len()];
+    for gc in group_counts {
+        let gc = gc.ok_or(ExperimentError::Cancelled)?;
+        for (c, &v) in counts.iter_mut().zip(&gc) {
+            *c += u64::from(v);
+        }
+    }
+    Ok(counts)
+}
+
+/// One T_0's metrics; returns its estimate, |sim - theory| and that distance's interval.
+fn temperature_metrics(
+    m: &Measured,
+    run: &TemperatureRun,
+    out: &mut Metrics,
+) -> (Estimate, f64, [f64; 2]) {
+    let runs = m.runs as u64;
+    let successes = run.counts[run.counts.len() - 1];
+    let estimate = proportion_estimate(successes, runs);
+    let wilson = wilson_interval(successes, runs, Z95);
+    let me_final = run.prediction.final_global;
+    let label = temperature_label(run.t0);
+    out.computed(
+        &format!("p_global_master_equation_boltzmann_start_t0_{label}"),
+        run.boltzmann.final_global,
+    );
+    out.estimate_with_interval(&format!("p_global_t0_{label}"), estimate.value, wilson);
+    out.computed(&format!("p_global_master_equation_t0_{label}"), me_final);
+    // Interval of |sim - theory| from the Wilson interval: distance of theory to the interval
+    // (0 when inside) up to the farthest end.
+    let lo = if me_final < wilson[0] {
+        wilson[0] - me_final
+    } else if me_final > wilson[1] {
+        me_final - wilson[1]
+    } else {
+        0.0
+    };
+    let hi = (wilson[1] - me_final)
+        .abs()
+        .max((me_final - wilson[0]).abs());
+    (estimate, (estimate.value - me_final).abs(), [lo, hi])
+}
+
+/// The summary row of one T_0.
+fn summary_row(p: &Params, m: &Measured, run: &TemperatureRun) -> Vec<claim_spec::Cell> {
+    let runs = m.runs as u64;
+    let successes = run.counts[run.counts.len() - 1];
+    let estimate = proportion_estimate(successes, runs);
+    let wilson = wilson_interval(successes, runs, Z95);
+    let cooling = Cooling {
+        initial_temperature: run.t0,
+        exponent: p.decay_exponent,
+    };
+    let start = run.prediction.start_step;
+    let final_temperature = cooling.temperature(p.steps as u64 - 1);
+    row![
+        run.t0,
+        m.runs,
+        estimate.value,
+        wilson[0],
+        wilson[1],
+        run.prediction.final_global,
+        run.boltzmann.final_global,
+        start,
+        cooling.temperature(start),
+        run.prediction.initial_global,
+        run.boltzmann.initial_global,
+        final_temperature,
+        m.well.boltzmann_global_fraction(final_temperature, 20_000)
+    ]
+}
+
+/// The smallest increase of P(global) between consecutive T_0 (sorted), with a normal interval
+/// from the two binomial standard errors.
+fn min_increase(p: &Params, estimates: &[Estimate], out: &mut Metrics) {
+    let mut order: Vec<usize> = (0..p.initial_temperatures.len()).collect();
+    order.sort_by(|&a, &b| p.initial_temperatures[a].total_cmp(&p.initial_temperatures[b]));
+    if order.len() >= 2 {
+        let (value, se) = order
+            .windows(2)
+            .map(|w| {
+                let (a, b) = (&estimates[w[0]], &estimates[w[1]]);
+                (b.value - a.value, (a.se * a.se + b.se * b.se).sqrt())
+            })
+            .min_by(|x, y| x.0.total_cmp(&y.0))
+            .unwrap_or((0.0, 0.0));
+        out.estimate_with_interval(
+            "p_global_min_increase",
+            value,
+            [value - Z95 * se, value + Z95 * se],
+        );
+    }
+}
+
+/// The tables: one row per T_0, the paths during cooling, and the theory curve.
+fn tables(p: &Params, m: &Measured, out: &mut Metrics) {
     let mut summary = Table::new([
         "initial_temperature",
         "runs",
@@ -358,226 +530,184 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "p_global_hi",
         "p_global_master_equation",
     ]);
-    let mut sim_points = Vec::new();
-    let mut path_series = Vec::new();
-    let mut estimates = Vec::new();
-    let mut error_max: f64 = 0.0;
-    let mut error_interval = [0.0f64, 0.0f64];
-    let mut start_shift_max: f64 = 0.0;
-    for (ti, &t0) in p.initial_temperatures.iter().enumerate() {
+    for run in &m.temperatures {
+        summary.push(summary_row(p, m, run));
         let cooling = Cooling {
-            initial_temperature: t0,
+            initial_temperature: run.t0,
             exponent: p.decay_exponent,
         };
-        let noise_scale: Vec<f64> = (0..steps)
-            .map(|t| (2.0 * p.step * cooling.temperature(t)).sqrt())
-            .collect();
-        let purpose = format!("annealing-{ti}");
-        let group_counts = map_indexed(groups, |g| {
-            let mut rngs: [Stream; LANES] =
-                std::array::from_fn(|j| streams.stream(&purpose, (g * LANES + j) as u64));
-            simulate_group(&well, p.step, &noise_scale, &mut rngs, &checkpoints)
-        });
-        let mut counts = vec![0u64; checkpoints.len()];
-        for gc in &group_counts {
-            for (c, &v) in counts.iter_mut().zip(gc) {
-                *c += u64::from(v);
-            }
-        }
-        let successes = counts[counts.len() - 1];
-        let estimate = proportion_estimate(successes, runs as u64);
-        let wilson = wilson_interval(successes, runs as u64, Z95);
-        let prediction = master_equation(p, &well, &table, t0, &checkpoints, Start::FokkerPlanck);
-        let boltzmann_start = master_equation(p, &well, &table, t0, &checkpoints, Start::Boltzmann);
-        let (me_final, me_path, start) = (
-            prediction.final_global,
-            &prediction.at_checkpoints,
-            prediction.start_step,
-        );
-        start_shift_max = start_shift_max.max((boltzmann_start.final_global - me_final).abs());
-        out.exact(
-            &format!(
-                "p_global_master_equation_boltzmann_start_t0_{}",
-                temperature_label(t0)
-            ),
-            boltzmann_start.final_global,
-        );
-        let label = temperature_label(t0);
-        out.with_interval(&format!("p_global_t0_{label}"), estimate.value, wilson);
-        out.exact(&format!("p_global_master_equation_t0_{label}"), me_final);
-        let d = estimate.value - me_final;
-        error_max = error_max.max(d.abs());
-        // Interval of |sim - theory| from the Wilson interval: distance of theory to the interval
-        // (0 when inside) up to the farthest end.
-        let lo = if me_final < wilson[0] {
-            wilson[0] - me_final
-        } else if me_final > wilson[1] {
-            me_final - wilson[1]
-        } else {
-            0.0
-        };
-        let hi = (wilson[1] - me_final)
-            .abs()
-            .max((me_final - wilson[0]).abs());
-        error_interval = [error_interval[0].max(lo), error_interval[1].max(hi)];
-        let final_temperature = cooling.temperature(steps - 1);
-        summary.push(row![
-            t0,
-            runs,
-            estimate.value,
-            wilson[0],
-            wilson[1],
-            me_final,
-            boltzmann_start.final_global,
-            start,
-            cooling.temperature(start),
-            prediction.initial_global,
-            boltzmann_start.initial_global,
-            final_temperature,
-            well.boltzmann_global_fraction(final_temperature, 20_000)
-        ]);
-        sim_points.push(Point::with_interval(t0, estimate.value, wilson));
-        estimates.push(estimate);
-
-        let mut sim_path = Vec::new();
-        let mut me_line = Vec::new();
-        for (k, &c) in checkpoints.iter().enumerate() {
-            let f = counts[k] as f64 / runs as f64;
-            let ci = wilson_interval(counts[k], runs as u64, Z95);
+        for (k, &c) in m.checkpoints.iter().enumerate() {
+            let f = run.counts[k] as f64 / m.runs as f64;
+            let ci = wilson_interval(run.counts[k], m.runs as u64, Z95);
             paths.push(row![
-                t0,
+                run.t0,
                 c,
                 cooling.temperature(c - 1),
                 f,
                 ci[0],
                 ci[1],
-                me_path[k]
+                run.prediction.at_checkpoints[k]
             ]);
-            sim_path.push(Point::with_interval(c as f64, f, ci));
-            if let Some(m) = me_path[k] {
-                me_line.push((c as f64, m));
-            }
         }
-        path_series.push(Series {
-            label: format!("T0 = {t0}"),
-            kind: SeriesKind::Simulation,
-            color: ti,
-            points: sim_path,
-        });
-        // One legend entry per T0; the caption says lines are the master equation.
-        path_series.push(Series::from_xy("", SeriesKind::Theory, ti, me_line));
     }
-    out.with_interval("p_global_abs_error_max", error_max, error_interval);
-    // How much assuming an equilibrated hot phase (CLAIMS.md's start) moves the prediction.
-    out.exact("boltzmann_start_shift_max", start_shift_max);
-
-    // P(global) must rise with T_0: the smallest increase between consecutive T_0 (sorted), with a
-    // normal interval from the two binomial standard errors.
-    let mut order: Vec<usize> = (0..p.initial_temperatures.len()).collect();
-    order.sort_by(|&a, &b| p.initial_temperatures[a].total_cmp(&p.initial_temperatures[b]));
-    if order.len() >= 2 {
-        let (value, se) = order
-            .windows(2)
-            .map(|w| {
-                let (a, b) = (&estimates[w[0]], &estimates[w[1]]);
-                (b.value - a.value, (a.se * a.se + b.se * b.se).sqrt())
-            })
-            .min_by(|x, y| x.0.total_cmp(&y.0))
-            .unwrap_or((0.0, 0.0));
-        out.with_interval(
-            "p_global_min_increase",
-            value,
-            [value - Z95 * se, value + Z95 * se],
-        );
-    }
-
-    // Plain gradient descent from the same start.
-    let gd_final = plain_gradient_descent(&well, p.step, p.steps);
-    out.exact("gd_final_w", gd_final);
-    out.exact(
-        "gd_p_global",
-        if gd_final < well.saddle { 1.0 } else { 0.0 },
-    );
-    out.exact("barrier_from_shallow", well.barrier_from_shallow());
-    out.exact("barrier_from_global", well.barrier_from_global());
-
-    // The master equation over a continuum of T_0, for the figure.
-    let n = p.theory_curve_points;
     let mut curve = Table::new([
         "initial_temperature",
         "p_global_master_equation",
         "p_global_master_equation_boltzmann_start",
     ]);
-    let curve_values: Vec<(f64, f64, f64)> = map_indexed(n, |k| {
-        let t0 = curve_lo * powf(curve_hi / curve_lo, k as f64 / (n - 1) as f64);
-        let fp = master_equation(p, &well, &table, t0, &[steps], Start::FokkerPlanck);
-        let gibbs = master_equation(p, &well, &table, t0, &[steps], Start::Boltzmann);
-        (t0, fp.final_global, gibbs.final_global)
-    });
-    for &(t0, a, b) in &curve_values {
+    for &(t0, a, b) in &m.curve {
         curve.push(row![t0, a, b]);
     }
-    let curve_points: Vec<(f64, f64)> = curve_values.iter().map(|&(t, a, _)| (t, a)).collect();
-    let curve_boltzmann: Vec<(f64, f64)> = curve_values.iter().map(|&(t, _, b)| (t, b)).collect();
     out.table("summary", summary);
     out.table("paths", paths);
     out.table("master_equation_curve", curve);
+}
 
-    out.figure(
-        "p-global",
-        FigureSpec {
-            panels: vec![
-                Panel {
-                    title: "Ending in the global well".into(),
-                    x: Axis::log("initial temperature T0"),
-                    // Probabilities stop at 1: the band above holds the legend.
-                    y: Axis::linear("P(global)").with_range(0.0, 1.35),
-                    series: vec![
-                        Series {
-                            label: "simulated (4000 runs)".into(),
-                            kind: SeriesKind::Simulation,
-                            color: 0,
-                            points: sim_points,
-                        },
-                        Series::from_xy(
-                            "master equation",
-                            SeriesKind::Theory,
-                            0,
-                            curve_points.iter().copied(),
-                        ),
-                        Series::from_xy(
-                            "master equation, equilibrated start",
-                            SeriesKind::Guide,
-                            1,
-                            curve_boltzmann,
-                        ),
-                        Series::from_xy(
-                            "certain success",
-                            SeriesKind::Guide,
-                            6,
-                            [(curve_lo, 1.0), (curve_hi, 1.0)],
-                        ),
-                        Series::from_xy(
-                            "plain GD",
-                            SeriesKind::Guide,
-                            3,
-                            [(curve_lo, 0.0), (curve_hi, 0.0)],
-                        ),
-                    ],
-                    labels: Vec::new(),
-                },
-                Panel {
-                    title: "Fraction in the global well during cooling".into(),
-                    x: Axis::log("step t"),
-                    y: Axis::linear("fraction in global well").with_range(0.0, 1.35),
-                    series: path_series,
-                    labels: Vec::new(),
-                },
-            ],
-        },
+impl Experiment for AnnealedGradientNoise {
+    const KIND: &'static str = "noise-engineering/annealed-gradient-noise";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let well = TiltedWell::new(p.tilt, p.clamp)?;
+        let runs = ctx.scaled(p.runs / LANES) * LANES;
+        let steps = p.steps as u64;
+        let checkpoints = checkpoint_steps(steps, p.checkpoints);
+        let table = rate_table(p, &well)?;
+        let mut temperatures = Vec::with_capacity(p.initial_temperatures.len());
+        for (ti, &t0) in p.initial_temperatures.iter().enumerate() {
+            ctx.check_cancelled()?;
+            let counts = simulate_temperature(p, &well, ctx, ti, runs / LANES, &checkpoints)?;
+            temperatures.push(TemperatureRun {
+                t0,
+                counts,
+                prediction: master_equation(
+                    p,
+                    &well,
+                    &table,
+                    t0,
+                    &checkpoints,
+                    Start::FokkerPlanck,
+                ),
+                boltzmann: master_equation(p, &well, &table, t0, &checkpoints, Start::Boltzmann),
+            });
+        }
+        // The master equation over a continuum of T_0, for the figure.
+        let (curve_lo, curve_hi) = curve_range(p);
+        let n = p.theory_curve_points;
+        let curve = map_indexed(n, |k| {
+            let t0 = curve_lo * powf(curve_hi / curve_lo, k as f64 / (n - 1) as f64);
+            let fp = master_equation(p, &well, &table, t0, &[steps], Start::FokkerPlanck);
+            let gibbs = master_equation(p, &well, &table, t0, &[steps], Start::Boltzmann);
+            (t0, fp.final_global, gibbs.final_global)
+        });
+        Ok(Measured {
+            well,
+            runs,
+            checkpoints,
+            temperatures,
+            curve,
+            gd_final: plain_gradient_descent(&well, p.step, p.steps),
+            steps: p.steps,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        let mut estimates = Vec::new();
+        let mut error_max: f64 = 0.0;
+        let mut error_interval = [0.0f64, 0.0f64];
+        let mut start_shift_max: f64 = 0.0;
+        for run in &m.temperatures {
+            let (estimate, error, [lo, hi]) = temperature_metrics(m, run, &mut out);
+            start_shift_max = start_shift_max
+                .max((run.boltzmann.final_global - run.prediction.final_global).abs());
+            error_max = error_max.max(error);
+            error_interval = [error_interval[0].max(lo), error_interval[1].max(hi)];
+            estimates.push(estimate);
+        }
+        out.estimate_with_interval("p_global_abs_error_max", error_max, error_interval);
+        // How much assuming an equilibrated hot phase (a Gibbs start) moves the prediction.
+        out.computed("boltzmann_start_shift_max", start_shift_max);
+        min_increase(p, &estimates, &mut out);
+        out.computed("gd_final_w", m.gd_final);
+        out.computed(
+            "gd_p_global",
+            if m.gd_final < m.well.saddle { 1.0 } else { 0.0 },
+        );
+        out.computed("barrier_from_shallow", m.well.barrier_from_shallow());
+        out.computed("barrier_from_global", m.well.barrier_from_global());
+        tables(p, m, &mut out);
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("p-global", p_global_figure(p, m));
+        Ok(figures)
+    }
+}
+
+/// P(global) against T_0 with the master equation, and the fraction in the global well during
+/// cooling.
+fn p_global_figure(p: &Params, m: &Measured) -> FigureData {
+    let (curve_lo, curve_hi) = curve_range(p);
+    let sim_points = m
+        .temperatures
+        .iter()
+        .map(|run| {
+            let successes = run.counts[run.counts.len() - 1];
+            let wilson = wilson_interval(successes, m.runs as u64, Z95);
+            MeasuredPoint::with_ci(run.t0, successes as f64 / m.runs as f64, wilson)
+        })
+        .collect();
+    let left = CurvesPanel::new(
+        "Ending in the global well",
+        Axis::log("initial temperature T₀"),
+        Axis::proportion("P(global)"),
+    )
+    .theory(Line::new(
+        "master equation",
+        0,
+        m.curve.iter().map(|&(t, a, _)| (t, a)),
+    ))
+    .guide(Line::new(
+        "master equation, equilibrated start",
+        1,
+        m.curve.iter().map(|&(t, _, b)| (t, b)),
+    ))
+    .guide(Line::new("plain GD", 2, [(curve_lo, 0.0), (curve_hi, 0.0)]))
+    .measured(Points::new(
+        format!("simulated ({} runs)", m.runs),
+        0,
+        sim_points,
+    ));
+    let mut right = CurvesPanel::new(
+        "Fraction in the global well during cooling",
+        Axis::log("step t"),
+        Axis::proportion("fraction in global well"),
     );
-    out.samples = (runs * p.steps * p.initial_temperatures.len()) as u64;
-    Ok(out)
+    for (ti, run) in m.temperatures.iter().enumerate() {
+        let points = m
+            .checkpoints
+            .iter()
+            .zip(&run.counts)
+            .map(|(&c, &k)| {
+                let ci = wilson_interval(k, m.runs as u64, Z95);
+                MeasuredPoint::with_ci(c as f64, k as f64 / m.runs as f64, ci)
+            })
+            .collect();
+        let line = m
+            .checkpoints
+            .iter()
+            .zip(&run.prediction.at_checkpoints)
+            .filter_map(|(&c, v)| v.map(|v| (c as f64, v)));
+        // One legend entry per T_0; the caption says lines are the master equation.
+        right = right
+            .theory(Line::new("", 3 + ti, line))
+            .measured(Points::new(format!("T₀ = {}", run.t0), 3 + ti, points));
+    }
+    FigureData::stacked(vec![left.into(), right.into()])
 }
 
 #[cfg(test)]
@@ -695,5 +825,57 @@ mod tests {
         };
         assert_eq!(p.validate().unwrap_err().key, "tilt");
         assert!(Params::default().validate().is_ok());
+    }
+
+    /// A hand-made measurement: two T_0 with 80 and 90 of 100 runs in the global well at the end.
+    fn hand_made() -> Measured {
+        let well = TiltedWell::new(0.15, 2.5).unwrap();
+        let prediction = |final_global: f64| Prediction {
+            final_global,
+            at_checkpoints: vec![None, Some(final_global)],
+            start_step: 5,
+            initial_global: 0.5,
+        };
+        let run = |t0: f64, end: u64, theory: f64| TemperatureRun {
+            t0,
+            counts: vec![50, end],
+            prediction: prediction(theory),
+            boltzmann: prediction(theory + 0.01),
+        };
+        Measured {
+            well,
+            runs: 100,
+            checkpoints: vec![10, 40_000],
+            temperatures: vec![run(10.0, 80, 0.78), run(20.0, 90, 0.95)],
+            curve: vec![(5.0, 0.7, 0.71), (40.0, 0.9, 0.91)],
+            gd_final: well.shallow_min,
+            steps: 40_000,
+        }
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let p = Params {
+            initial_temperatures: vec![10.0, 20.0],
+            ..Params::default()
+        };
+        let m = hand_made();
+        let out = AnnealedGradientNoise::metrics(&p, &m).unwrap();
+        assert_eq!(out.value("p_global_t0_10"), Some(0.8));
+        let error = out.value("p_global_abs_error_max").unwrap();
+        assert!((error - 0.05).abs() < 1e-12, "{error}");
+        let increase = out.value("p_global_min_increase").unwrap();
+        assert!((increase - 0.1).abs() < 1e-12);
+        assert_eq!(out.value("gd_p_global"), Some(0.0));
+        let shift = out.value("boltzmann_start_shift_max").unwrap();
+        assert!((shift - 0.01).abs() < 1e-12);
+        assert_eq!(out.tables["paths"].rows.len(), 4);
+        assert_eq!(m.samples(), 2 * 100 * 40_000);
+        let figures = AnnealedGradientNoise::figures(&p, &m).unwrap().into_map();
+        let f = &figures["p-global"];
+        let claim_spec::figure::Panel::Curves(c) = &f.panels[0] else {
+            panic!("curves")
+        };
+        assert_eq!(c.y.range, Some([0.0, 1.0]));
     }
 }

@@ -17,16 +17,17 @@
 //!
 //! The invariance error of w is ||w - P_G w|| / ||w||, P_G w = mean(w) 1.
 
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use ndarray::{Array1, Array2};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sgd_sim::linalg::{cholesky_solve, spd_inverse, symmetric_eigen};
-use sgd_sim::math::cos;
-use sgd_sim::parallel::trajectories;
+use sgd_sim::linalg::{cholesky_solve, mat_mul, spd_inverse, symmetric_eigen};
+use sgd_sim::math::{cos, powf};
+use sgd_sim::parallel::cancellable_trajectories;
 use sgd_sim::rng::{Stream, standard_normal, uniform_index};
 use sgd_sim::stats::{Z95, mean_estimate};
 
@@ -89,7 +90,9 @@ impl ExperimentParams for Params {
     }
 
     fn estimated_work(&self) -> f64 {
-        4.0 * (self.replicas as f64) * 2f64.powi(self.log2_steps as i32) * self.dim as f64
+        4.0 * (self.replicas as f64)
+            * sgd_sim::math::powi(2.0, self.log2_steps as i32)
+            * self.dim as f64
     }
 }
 
@@ -247,10 +250,9 @@ fn sandwich(h: &Array2<f64>, s: &Array2<f64>) -> Result<Array2<f64>, ExperimentE
     Ok(product(&product(&hinv, s), &hinv))
 }
 
-/// A plain triple-loop product (no run-time dispatched kernels: the same bits everywhere).
+/// The fixed-order product A B (`sgd_sim::linalg::mat_mul`).
 fn product(a: &Array2<f64>, b: &Array2<f64>) -> Array2<f64> {
-    let (n, m, p) = (a.nrows(), a.ncols(), b.ncols());
-    Array2::from_shape_fn((n, p), |(i, j)| (0..m).map(|k| a[[i, k]] * b[[k, j]]).sum())
+    mat_mul(a.view(), b.view())
 }
 
 /// The stationary covariance of constant-step SGD under additive noise S:
@@ -280,9 +282,11 @@ pub fn stationary_covariance(
 /// What one SGD run records: per checkpoint 2^m, the averaged iterate of (2^(m-1), 2^m] and the
 /// last iterate.
 #[derive(Clone, Debug, PartialEq)]
-struct RunRecord {
-    averaged: Vec<Vec<f64>>,
-    last: Vec<Vec<f64>>,
+pub struct RunRecord {
+    /// The averaged iterate of (2^(m-1), 2^m] per checkpoint.
+    pub averaged: Vec<Vec<f64>>,
+    /// The last iterate per checkpoint.
+    pub last: Vec<Vec<f64>>,
 }
 
 fn run_sgd(
@@ -345,72 +349,117 @@ fn norm(a: &[f64]) -> f64 {
     a.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A singular design or a step too large for a stationary law.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let mut data_rng = streams.stream("data", 0);
-    let data = ShiftData::generate(p, &mut data_rng);
-    let d = p.dim;
+/// The kind `noise-engineering/augmentation-invariance`.
+#[derive(Debug)]
+pub struct AugmentationInvariance;
 
-    let w_ols = data.minimizer_by_solve(false)?;
-    let (beta, beta_se) = data.augmented_level();
-    let w_aug = vec![beta; d];
-    let teacher_mean = data.teacher.iter().sum::<f64>() / d as f64;
+/// The exact minimizers and SGD-noise theory of one drawn data set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Theory {
+    /// The least-squares minimizer (plain arm).
+    pub w_ols: Vec<f64>,
+    /// beta of the augmented minimizer beta 1, and its SE as an estimate of mean(w*).
+    pub beta: (f64, f64),
+    /// The augmented minimizer by a Cholesky solve of its normal equations.
+    pub w_aug_solved: Vec<f64>,
+    /// H^-1 S H^-1 of each arm (Polyak–Ruppert covariance times n).
+    pub polyak_ruppert: (Array2<f64>, Array2<f64>),
+    /// The stationary covariance of the augmented arm's last iterate.
+    pub stationary_augmented: Array2<f64>,
+}
 
-    // Theory of the SGD fluctuations in each arm.
-    let (h_aug, s_aug) = data.moments(true, &w_aug);
-    let (h_plain, s_plain) = data.moments(false, &w_ols);
-    let pr_aug = sandwich(&h_aug, &s_aug)?;
-    let pr_plain = sandwich(&h_plain, &s_plain)?;
-    let stat_aug = stationary_covariance(&h_aug, &s_aug, p.step)?;
-    let aug_norm = norm(&w_aug);
+impl Theory {
+    fn new(data: &ShiftData, step: f64) -> Result<Self, ExperimentError> {
+        let w_ols = data.minimizer_by_solve(false)?;
+        let beta = data.augmented_level();
+        let w_aug = vec![beta.0; data.dim];
+        let (h_aug, s_aug) = data.moments(true, &w_aug);
+        let (h_plain, s_plain) = data.moments(false, &w_ols);
+        Ok(Self {
+            polyak_ruppert: (sandwich(&h_aug, &s_aug)?, sandwich(&h_plain, &s_plain)?),
+            stationary_augmented: stationary_covariance(&h_aug, &s_aug, step)?,
+            w_aug_solved: data.minimizer_by_solve(true)?,
+            w_ols,
+            beta,
+        })
+    }
+}
 
-    let replicas = ctx.scaled(p.replicas);
-    let aug_runs = trajectories(&streams, "augmented", replicas, |_, rng| {
-        run_sgd(&data, true, p, rng)
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>, _>>()?;
-    let plain_runs = trajectories(&streams, "plain", replicas, |_, rng| {
-        run_sgd(&data, false, p, rng)
-    })
-    .into_iter()
-    .collect::<Result<Vec<_>, _>>()?;
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The drawn data set.
+    pub data: ShiftData,
+    /// Its exact theory (computed from the data, no SGD draw).
+    pub theory: Theory,
+    /// The augmented runs.
+    pub augmented: Vec<RunRecord>,
+    /// The plain runs.
+    pub plain: Vec<RunRecord>,
+    /// SGD steps per run.
+    pub steps: u64,
+}
 
-    let checkpoints: Vec<u64> = (p.first_log2_checkpoint..=p.log2_steps)
-        .map(|m| 1u64 << m)
-        .collect();
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        (self.augmented.len() + self.plain.len()) as u64 * self.steps
+    }
+}
+
+impl Measured {
+    /// The checkpoints 2^m.
+    fn checkpoints(&self, p: &Params) -> Vec<u64> {
+        (p.first_log2_checkpoint..=p.log2_steps)
+            .map(|m| 1u64 << m)
+            .collect()
+    }
+
+    /// The augmented minimizer beta 1.
+    fn w_aug(&self) -> Vec<f64> {
+        vec![self.theory.beta.0; self.data.dim]
+    }
+}
+
+/// f of each replica's iterate at checkpoint c (averaged or last).
+fn per_replica(
+    runs: &[RunRecord],
+    c: usize,
+    averaged: bool,
+    f: &dyn Fn(&[f64]) -> f64,
+) -> Vec<f64> {
+    runs.iter()
+        .map(|r| f(if averaged { &r.averaged[c] } else { &r.last[c] }))
+        .collect()
+}
+
+/// The averaged iterates at the last checkpoint: invariance errors, distance to beta 1 and the
+/// Polyak–Ruppert spread.
+fn final_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
+    let d = m.data.dim;
+    let checkpoints = m.checkpoints(p);
     let last = checkpoints.len() - 1;
-    let per_replica = |runs: &[RunRecord], c: usize, averaged: bool, f: &dyn Fn(&[f64]) -> f64| {
-        runs.iter()
-            .map(|r| f(if averaged { &r.averaged[c] } else { &r.last[c] }))
-            .collect::<Vec<f64>>()
-    };
-
-    let mut out = Outcome::new();
-    let inv_aug = mean_estimate(&per_replica(&aug_runs, last, true, &invariance_error));
-    let inv_plain = mean_estimate(&per_replica(&plain_runs, last, true, &invariance_error));
+    let w_aug = m.w_aug();
+    let aug_norm = norm(&w_aug);
+    let inv_aug = mean_estimate(&per_replica(&m.augmented, last, true, &invariance_error));
+    let inv_plain = mean_estimate(&per_replica(&m.plain, last, true, &invariance_error));
     out.estimate("invariance_error_augmented", inv_aug);
     out.estimate("invariance_error_plain", inv_plain);
-    let teacher_error = invariance_error(&data.teacher);
-    out.exact("invariance_error_teacher", teacher_error);
-    out.exact("invariance_error_ols", invariance_error(&w_ols));
-    out.exact(
+    let teacher_error = invariance_error(&m.data.teacher);
+    out.computed("invariance_error_teacher", teacher_error);
+    out.measured("invariance_error_ols", invariance_error(&m.theory.w_ols));
+    out.measured(
         "invariance_error_plain_minus_teacher_abs",
         (inv_plain.value - teacher_error).abs(),
     );
     // The averaged iterate against the exact augmented minimizer beta 1.
     let window = (checkpoints[last] / 2) as f64;
-    let dist_aug = mean_estimate(&per_replica(&aug_runs, last, true, &|w: &[f64]| {
+    let dist_aug = mean_estimate(&per_replica(&m.augmented, last, true, &|w: &[f64]| {
         distance(w, &w_aug) / aug_norm
     }));
     out.estimate("augmented_distance_to_group_average_rel", dist_aug);
     // Polyak–Ruppert: E||Q (w_bar - w_aug)||^2 = tr(Q H^-1 S H^-1 Q) / n.
-    let predicted_sq = trace_off_invariant(&pr_aug) / window;
-    let off_sq: Vec<f64> = per_replica(&aug_runs, last, true, &|w: &[f64]| {
+    let predicted_sq = trace_off_invariant(&m.theory.polyak_ruppert.0) / window;
+    let off_sq = per_replica(&m.augmented, last, true, &|w: &[f64]| {
         let mean = w.iter().sum::<f64>() / d as f64;
         w.iter().map(|v| (v - mean) * (v - mean)).sum()
     });
@@ -418,31 +467,59 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     // RMS ratio and its delta-method interval: sqrt(m/pred) with se(m)/(2 sqrt(m pred)).
     let ratio = (off.value / predicted_sq).sqrt();
     let ratio_se = off.se / (2.0 * (off.value * predicted_sq).sqrt());
-    out.with_interval(
+    out.estimate_with_interval(
         "augmented_off_invariant_rms_over_prediction",
         ratio,
         [ratio - Z95 * ratio_se, ratio + Z95 * ratio_se],
     );
-    out.exact(
+    out.measured(
         "invariance_error_augmented_predicted",
         predicted_sq.sqrt() / aug_norm,
     );
+    out.measured(
+        "plain_distance_to_ols_rms_predicted_rel",
+        (m.theory.polyak_ruppert.1.diag().sum() / window).sqrt() / norm(&m.theory.w_ols),
+    );
+    out.estimate(
+        "invariance_error_augmented_last_iterate",
+        mean_estimate(&per_replica(&m.augmented, last, false, &invariance_error)),
+    );
+}
+
+/// The empirical minimizer beta 1 against the group average mean(w*) 1, and the closed form
+/// against the solve.
+fn minimizer_metrics(m: &Measured, out: &mut Metrics) {
+    let d = m.data.dim;
+    let teacher_mean = m.data.teacher.iter().sum::<f64>() / d as f64;
+    let (beta, beta_se) = m.theory.beta;
     let level = beta / teacher_mean;
     let level_se = beta_se / teacher_mean;
-    out.with_interval(
+    out.estimate_with_interval(
         "augmented_level_over_teacher_mean",
         level,
         [level - Z95 * level_se, level + Z95 * level_se],
     );
-    out.exact("augmented_level_se", level_se);
-    // The solve and the closed form must agree: the minimizer is exactly invariant.
-    let w_aug_solved = data.minimizer_by_solve(true)?;
-    out.exact(
+    out.measured("augmented_level_se", level_se);
+    // The solve and the closed form agree to rounding: a code invariant.
+    let w_aug = m.w_aug();
+    out.computed(
         "augmented_minimizer_closed_form_rel_error",
-        distance(&w_aug_solved, &w_aug) / aug_norm,
+        distance(&m.theory.w_aug_solved, &w_aug) / norm(&w_aug),
     );
+}
 
-    // Data behind the figure.
+/// The stationary spread of the augmented last iterate, relative to ||beta 1||.
+fn stationary_spread(m: &Measured) -> f64 {
+    trace_off_invariant(&m.theory.stationary_augmented).sqrt() / norm(&m.w_aug())
+}
+
+/// The Polyak–Ruppert spread of the augmented averaged iterate over t/2 steps, relative.
+fn averaged_spread(m: &Measured, t: u64) -> f64 {
+    (trace_off_invariant(&m.theory.polyak_ruppert.0) / (t / 2) as f64).sqrt() / norm(&m.w_aug())
+}
+
+/// The invariance errors of both arms at every checkpoint, with their predictions.
+fn invariance_table(p: &Params, m: &Measured) -> Table {
     let mut table = Table::new([
         "step",
         "augmented_averaged",
@@ -460,26 +537,21 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "invariance_error_ols",
         "invariance_error_teacher",
     ]);
-    let stationary = (trace_off_invariant(&stat_aug)).sqrt() / aug_norm;
-    let ols_error = invariance_error(&w_ols);
-    let mut s_aug_avg = Vec::new();
-    let mut s_aug_last = Vec::new();
-    let mut s_plain_avg = Vec::new();
-    let mut g_pred = Vec::new();
-    for (c, &t) in checkpoints.iter().enumerate() {
-        let aa = mean_estimate(&per_replica(&aug_runs, c, true, &invariance_error));
-        let al = mean_estimate(&per_replica(&aug_runs, c, false, &invariance_error));
-        let pa = mean_estimate(&per_replica(&plain_runs, c, true, &invariance_error));
-        let pl = mean_estimate(&per_replica(&plain_runs, c, false, &invariance_error));
-        let n_avg = (t / 2) as f64;
-        let pred = (trace_off_invariant(&pr_aug) / n_avg).sqrt() / aug_norm;
+    let stationary = stationary_spread(m);
+    let ols_error = invariance_error(&m.theory.w_ols);
+    let teacher_error = invariance_error(&m.data.teacher);
+    for (c, &t) in m.checkpoints(p).iter().enumerate() {
+        let aa = mean_estimate(&per_replica(&m.augmented, c, true, &invariance_error));
+        let al = mean_estimate(&per_replica(&m.augmented, c, false, &invariance_error));
+        let pa = mean_estimate(&per_replica(&m.plain, c, true, &invariance_error));
+        let pl = mean_estimate(&per_replica(&m.plain, c, false, &invariance_error));
         let (ci_aa, ci_al, ci_pa) = (aa.ci95(), al.ci95(), pa.ci95());
         table.push(row![
             t,
             aa.value,
             ci_aa[0],
             ci_aa[1],
-            pred,
+            averaged_spread(m, t),
             al.value,
             ci_al[0],
             ci_al[1],
@@ -491,83 +563,124 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             ols_error,
             teacher_error
         ]);
-        let x = t as f64;
-        s_aug_avg.push(Point::with_interval(x, aa.value, ci_aa));
-        s_aug_last.push(Point::with_interval(x, al.value, ci_al));
-        s_plain_avg.push(Point::with_interval(x, pa.value, ci_pa));
-        g_pred.push((x, pred));
     }
-    out.exact(
-        "invariance_error_augmented_last_iterate_predicted",
-        stationary,
+    table
+}
+
+impl Experiment for AugmentationInvariance {
+    const KIND: &'static str = "noise-engineering/augmentation-invariance";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let mut data_rng = streams.stream("data", 0);
+        let data = ShiftData::generate(p, &mut data_rng);
+        let theory = Theory::new(&data, p.step)?;
+        let replicas = ctx.scaled(p.replicas);
+        let arm = |purpose: &str, augmented: bool| {
+            cancellable_trajectories(&streams, purpose, replicas, &ctx.cancel, |_, rng| {
+                run_sgd(&data, augmented, p, rng)
+            })
+        };
+        let augmented = arm("augmented", true)?;
+        let plain = arm("plain", false)?;
+        Ok(Measured {
+            data,
+            theory,
+            augmented,
+            plain,
+            steps: 1u64 << p.log2_steps,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        final_metrics(p, m, &mut out);
+        minimizer_metrics(m, &mut out);
+        out.measured(
+            "invariance_error_augmented_last_iterate_predicted",
+            stationary_spread(m),
+        );
+        out.table("invariance", invariance_table(p, m));
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("invariance", invariance_figure(p, m));
+        Ok(figures)
+    }
+}
+
+/// Invariance errors of both arms during SGD, with the minimizers' and the predicted spreads.
+fn invariance_figure(p: &Params, m: &Measured) -> FigureData {
+    let checkpoints = m.checkpoints(p);
+    let (x0, x1) = (
+        checkpoints[0] as f64,
+        checkpoints[checkpoints.len() - 1] as f64,
     );
-    out.estimate(
-        "invariance_error_augmented_last_iterate",
-        mean_estimate(&per_replica(&aug_runs, last, false, &invariance_error)),
-    );
-    // The plain arm's averaged iterate against its own Polyak–Ruppert spread, for the record.
-    out.exact(
-        "plain_distance_to_ols_rms_predicted_rel",
-        (pr_plain.diag().sum() / window).sqrt() / norm(&w_ols),
-    );
-    out.table("invariance", table);
-    let (x0, x1) = (checkpoints[0] as f64, checkpoints[last] as f64);
-    out.figure(
-        "invariance",
-        FigureSpec {
-            panels: vec![Panel {
-                title: "Invariance error ||w - P_G w|| / ||w||".into(),
-                x: Axis::log("SGD step t"),
-                // Invariance errors are at most 1: the decades above hold the legend.
-                y: Axis::log("invariance error").with_range(0.004, 40.0),
-                series: vec![
-                    Series {
-                        label: "plain, averaged iterate".into(),
-                        kind: SeriesKind::Simulation,
-                        color: 0,
-                        points: s_plain_avg,
-                    },
-                    Series::from_xy(
-                        "least-squares minimizer",
-                        SeriesKind::Theory,
-                        0,
-                        [(x0, ols_error), (x1, ols_error)],
-                    ),
-                    Series::from_xy(
-                        "teacher w*",
-                        SeriesKind::Guide,
-                        3,
-                        [(x0, teacher_error), (x1, teacher_error)],
-                    ),
-                    Series {
-                        label: "augmented, last iterate".into(),
-                        kind: SeriesKind::Simulation,
-                        color: 2,
-                        points: s_aug_last,
-                    },
-                    Series::from_xy(
-                        "stationary SGD spread",
-                        SeriesKind::Theory,
-                        2,
-                        [(x0, stationary), (x1, stationary)],
-                    ),
-                    Series {
-                        label: "augmented, averaged iterate".into(),
-                        kind: SeriesKind::Simulation,
-                        color: 1,
-                        points: s_aug_avg,
-                    },
-                    Series::from_xy("Polyak-Ruppert spread", SeriesKind::Guide, 1, g_pred),
-                ],
-                labels: Vec::new(),
-            }],
-        },
-    );
-    out.samples = 2 * replicas as u64 * (1u64 << p.log2_steps);
-    Ok(out)
+    let series = |runs: &[RunRecord], averaged: bool| -> Vec<MeasuredPoint> {
+        checkpoints
+            .iter()
+            .enumerate()
+            .map(|(c, &t)| {
+                let e = mean_estimate(&per_replica(runs, c, averaged, &invariance_error));
+                MeasuredPoint::with_ci(t as f64, e.value, e.ci95())
+            })
+            .collect()
+    };
+    let ols_error = invariance_error(&m.theory.w_ols);
+    let teacher_error = invariance_error(&m.data.teacher);
+    let stationary = stationary_spread(m);
+    let n = 100;
+    let averaged_line = (0..=n).map(|j| {
+        let t = x0 * powf(x1 / x0, f64::from(j) / f64::from(n));
+        let spread = (trace_off_invariant(&m.theory.polyak_ruppert.0) / (t / 2.0)).sqrt();
+        (t, spread / norm(&m.w_aug()))
+    });
+    let panel = CurvesPanel::new(
+        "Invariance error ‖w − P_G w‖ / ‖w‖",
+        Axis::log("SGD step t"),
+        Axis::log("invariance error"),
+    )
+    .measured(Points::new(
+        "plain, averaged iterate",
+        0,
+        series(&m.plain, true),
+    ))
+    .theory(Line::new(
+        "least-squares minimizer",
+        0,
+        [(x0, ols_error), (x1, ols_error)],
+    ))
+    .guide(Line::new(
+        "teacher w*",
+        3,
+        [(x0, teacher_error), (x1, teacher_error)],
+    ))
+    .measured(Points::new(
+        "augmented, last iterate",
+        2,
+        series(&m.augmented, false),
+    ))
+    .theory(Line::new(
+        "stationary SGD spread",
+        2,
+        [(x0, stationary), (x1, stationary)],
+    ))
+    .measured(Points::new(
+        "augmented, averaged iterate",
+        1,
+        series(&m.augmented, true),
+    ))
+    .guide(Line::new("Polyak–Ruppert spread", 1, averaged_line));
+    FigureData::single(panel)
 }
 
 #[cfg(test)]
+// The platform float functions are the independent reference these tests compare libm with.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use sgd_sim::rng::Streams;
@@ -684,5 +797,63 @@ mod tests {
         };
         assert_eq!(p.validate().unwrap_err().key, "samples");
         assert!(Params::default().validate().is_ok());
+    }
+
+    /// A hand-made measurement on the small data set: two replicas per arm at three checkpoints,
+    /// the augmented iterates at beta 1 plus or minus a fixed off-invariant offset, the plain ones
+    /// at the least-squares minimizer.
+    fn hand_made() -> (Params, Measured) {
+        let (p, data) = small();
+        let p = Params {
+            log2_steps: 4,
+            first_log2_checkpoint: 2,
+            ..p
+        };
+        let theory = Theory::new(&data, p.step).unwrap();
+        let beta = theory.beta.0;
+        let offset = |s: f64| -> Vec<f64> {
+            (0..6)
+                .map(|j| beta + s * if j % 2 == 0 { 0.1 } else { -0.1 })
+                .collect()
+        };
+        let record = |w: Vec<f64>| RunRecord {
+            averaged: vec![w.clone(); 3],
+            last: vec![w; 3],
+        };
+        let augmented = vec![record(offset(1.0)), record(offset(-1.0))];
+        let plain = vec![record(theory.w_ols.clone()), record(theory.w_ols.clone())];
+        let m = Measured {
+            data,
+            theory,
+            augmented,
+            plain,
+            steps: 16,
+        };
+        (p, m)
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let (p, m) = hand_made();
+        let out = AugmentationInvariance::metrics(&p, &m).unwrap();
+        // ||w - mean(w) 1|| / ||w|| with offsets +-0.1 in six coordinates: sqrt(0.06)/||w||.
+        let w = offset_norm(&m);
+        let inv = out.value("invariance_error_augmented").unwrap();
+        assert!((inv - 0.06f64.sqrt() / w).abs() < 1e-12, "{inv}");
+        let ols = out.value("invariance_error_ols").unwrap();
+        assert_eq!(out.value("invariance_error_plain"), Some(ols));
+        assert!(
+            out.value("augmented_minimizer_closed_form_rel_error")
+                .unwrap()
+                < 1e-12
+        );
+        assert_eq!(out.tables["invariance"].rows.len(), 3);
+        assert_eq!(m.samples(), 4 * 16);
+        let figures = AugmentationInvariance::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["invariance"].panels.len(), 1);
+    }
+
+    fn offset_norm(m: &Measured) -> f64 {
+        norm(&m.augmented[0].averaged[2])
     }
 }

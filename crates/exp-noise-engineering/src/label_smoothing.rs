@@ -7,7 +7,7 @@
 //!   B is Newton on Z, where the loss is a sum of N independent K-dimensional cross-entropies. Each
 //!   is minimized by damped Newton ([`crate::softmax::newton_cross_entropy`]), then B = G^-1 Z by
 //!   Cholesky, and the fixed point is checked through a forward pass of W on every training point:
-//!   p_max = 1 - eps + eps/K and logit gap ln(1 + K (1 - eps)/eps) (CLAIMS.md).
+//!   p_max = 1 - eps + eps/K and logit gap ln(1 + K (1 - eps)/eps).
 //! - SGD (batch 1, with replacement, constant step) from W = 0 stays in the span of the data, so it
 //!   is run in B coordinates: a step on point i computes z_i = sum_j G_ij b_j and updates b_i only.
 //!   At the smoothed fixed point every per-sample gradient vanishes (p_i = q_i), so SGD has no noise
@@ -20,17 +20,18 @@ use crate::softmax::{
     expected_calibration_error, newton_cross_entropy, smoothed_fixed_point, smoothed_target,
     softmax,
 };
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use ndarray::{Array1, Array2};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::linalg::cholesky_solve;
-use sgd_sim::math::{exp, ln};
+use sgd_sim::math::{exp, ln, powf};
 use sgd_sim::rng::{Stream, standard_normal, uniform_index};
-use sgd_sim::stats::{bootstrap_ci95, linear_fit};
+use sgd_sim::stats::{LinearFit, Resamples, linear_fit};
 
 /// Parameters of `noise-engineering/label-smoothing`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -228,12 +229,17 @@ impl<'a> SpanSgd<'a> {
 
 /// Training-set summaries at one checkpoint.
 #[derive(Clone, Copy, Debug, PartialEq)]
-struct TrainStats {
-    norm: f64,
-    mean_confidence: f64,
-    min_confidence: f64,
-    p_max_abs_error_max: f64,
-    logit_gap_abs_error_max: f64,
+pub struct TrainStats {
+    /// ||W||_F.
+    pub norm: f64,
+    /// Mean over the training points of the largest probability.
+    pub mean_confidence: f64,
+    /// The smallest largest probability.
+    pub min_confidence: f64,
+    /// max_i |p_max,i - target|.
+    pub p_max_abs_error_max: f64,
+    /// max over points and other classes of |logit gap - target|.
+    pub logit_gap_abs_error_max: f64,
 }
 
 /// Evaluates the training set from its logits Z (N x K).
@@ -375,24 +381,84 @@ fn predictions(weights: &[f64], data: &Dataset, k: usize) -> (Vec<f64>, Vec<bool
     (confidence, correct)
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A singular Gram matrix (inputs not of full row rank) or diverging SGD.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let (k, n, d) = (p.classes, p.samples, p.dim);
-    let mut data_rng = streams.stream("data", 0);
-    let means = class_means(&mut data_rng, k, d, p.class_separation);
-    let train = mixture_points(&mut data_rng, &means, (0..n).map(|i| i % k).collect(), d);
-    let test_samples = ctx.scaled(p.test_samples);
-    let mut test_rng = streams.stream("test-data", 0);
-    let test_labels: Vec<usize> = (0..test_samples)
-        .map(|_| uniform_index(&mut test_rng, k))
-        .collect();
-    let test = mixture_points(&mut test_rng, &means, test_labels, d);
+/// The kind `noise-engineering/label-smoothing`.
+#[derive(Debug)]
+pub struct LabelSmoothing;
 
-    // Gram matrix G = X X^T, in index order.
+/// A model's predictions on the held-out points.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestPredictions {
+    /// The largest probability per point.
+    pub confidence: Vec<f64>,
+    /// Whether the most probable class is the label.
+    pub correct: Vec<bool>,
+}
+
+impl TestPredictions {
+    fn new(weights: &[f64], data: &Dataset, k: usize) -> Self {
+        let (confidence, correct) = predictions(weights, data, k);
+        Self {
+            confidence,
+            correct,
+        }
+    }
+
+    fn ece(&self, indices: &[usize], bins: usize) -> f64 {
+        expected_calibration_error(&self.confidence, &self.correct, indices, bins)
+    }
+
+    fn accuracy(&self) -> f64 {
+        self.correct.iter().filter(|&&c| c).count() as f64 / self.correct.len() as f64
+    }
+
+    fn mean_confidence(&self) -> f64 {
+        self.confidence.iter().sum::<f64>() / self.confidence.len() as f64
+    }
+}
+
+/// The smoothed fixed point on the training set (computed from the drawn data by Newton).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FixedPoint {
+    /// 1 - eps + eps/K and ln(1 + K (1 - eps)/eps).
+    pub target: (f64, f64),
+    /// The training set at W* (forward pass).
+    pub stats: TrainStats,
+    /// The full gradient norm at W*.
+    pub gradient_norm: f64,
+    /// The most Newton iterations any point took.
+    pub newton_iterations: usize,
+}
+
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The checkpoints, in steps.
+    pub checkpoints: Vec<usize>,
+    /// The smoothed fixed point.
+    pub fixed: FixedPoint,
+    /// The training set along smoothed SGD, per checkpoint.
+    pub smoothed: Vec<TrainStats>,
+    /// The training set along plain SGD, per checkpoint.
+    pub plain: Vec<TrainStats>,
+    /// ||W_T - W*|| of smoothed SGD at the last step.
+    pub smoothed_distance: f64,
+    /// Held-out predictions of the fixed point, plain SGD and smoothed SGD at the last step.
+    pub test: [TestPredictions; 3],
+    /// Bootstrap resamples of the held-out points (smoothed, plain, difference).
+    pub resamples: [Resamples; 3],
+    /// SGD steps and held-out points drawn.
+    pub drawn: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.drawn
+    }
+}
+
+/// The Gram matrix G = X X^T, in index order.
+fn gram_matrix(train: &Dataset) -> Vec<f64> {
+    let n = train.len();
     let mut gram = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {
@@ -406,9 +472,18 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             gram[j * n + i] = v;
         }
     }
-    let (target_p, target_gap) = smoothed_fixed_point(k, p.smoothing);
+    gram
+}
 
-    // Newton in logit space, point by point.
+/// The smoothed fixed point: Newton in logit space point by point, B = G^-1 Z by Cholesky, and a
+/// forward pass of W* = B^T X on every training point, independent of the Gram route.
+fn fixed_point(
+    p: &Params,
+    train: &Dataset,
+    gram: &[f64],
+) -> Result<(Vec<f64>, Vec<f64>, FixedPoint), ExperimentError> {
+    let (k, n, d) = (p.classes, p.samples, p.dim);
+    let target = smoothed_fixed_point(k, p.smoothing);
     let mut z_star = vec![0.0; n * k];
     let mut q = vec![0.0; k];
     let mut newton_iterations = 0usize;
@@ -418,8 +493,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             newton_cross_entropy(&mut z_star[i * k..(i + 1) * k], &q, p.newton_tolerance, 200);
         newton_iterations = newton_iterations.max(report.iterations);
     }
-    // B = G^-1 Z, column by column (Cholesky).
-    let g = Array2::from_shape_vec((n, n), gram.clone())
+    let g = Array2::from_shape_vec((n, n), gram.to_vec())
         .map_err(|e| ExperimentError::Numerical(e.to_string()))?;
     let mut b_star = vec![0.0; n * k];
     for c in 0..k {
@@ -429,9 +503,7 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             b_star[i * k + c] = col[i];
         }
     }
-    let w_star = weights_from_span(&b_star, &train, k);
-
-    // Forward pass of W* on every training point, independent of the Gram route.
+    let w_star = weights_from_span(&b_star, train, k);
     let mut z = vec![0.0; k];
     let mut probs = vec![0.0; k];
     let mut full_gradient = vec![0.0; k * d];
@@ -451,55 +523,37 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     }
     let gradient_norm = full_gradient.iter().map(|v| v * v).sum::<f64>().sqrt();
     let w_star_norm = w_star.iter().map(|v| v * v).sum::<f64>().sqrt();
-    let fixed = train_stats(
+    let stats = train_stats(
         &train_logits,
         &train.labels,
         k,
         w_star_norm,
-        target_p,
-        target_gap,
+        target.0,
+        target.1,
     );
+    let fixed = FixedPoint {
+        target,
+        stats,
+        gradient_norm,
+        newton_iterations,
+    };
+    Ok((b_star, w_star, fixed))
+}
 
-    // SGD with and without smoothing, one shared sample sequence (common random numbers).
-    let checkpoints = checkpoint_steps(p.steps, p.checkpoints);
-    let mut rng = streams.stream("sgd", 0);
-    let (smoothed_run, smoothed_stats) = run_sgd(
-        &gram,
-        &train.labels,
-        k,
-        p.smoothing,
-        p.step,
-        &checkpoints,
-        &mut rng,
-        (target_p, target_gap),
-    )?;
-    let mut rng = streams.stream("sgd", 0);
-    let (plain_run, plain_stats) = run_sgd(
-        &gram,
-        &train.labels,
-        k,
-        0.0,
-        p.step,
-        &checkpoints,
-        &mut rng,
-        (1.0, f64::INFINITY),
-    )?;
-    // Distance of the smoothed SGD iterate to the fixed point: ||W - W*||^2 = tr(D^T G D).
-    let delta: Vec<f64> = smoothed_run
-        .coefficients
-        .iter()
-        .zip(&b_star)
-        .map(|(a, b)| a - b)
-        .collect();
-    let mut delta_run = SpanSgd::new(&gram, n, k);
-    delta_run.coefficients = delta;
+/// ||W - W*|| = sqrt(tr(D^T G D)) for span coefficients D = B - B*.
+fn span_distance(gram: &[f64], n: usize, k: usize, b: &[f64], b_star: &[f64]) -> f64 {
+    let mut delta_run = SpanSgd::new(gram, n, k);
+    delta_run.coefficients = b.iter().zip(b_star).map(|(a, b)| a - b).collect();
     let delta_logits = delta_run.all_logits();
-    let distance = delta_run.norm_squared(&delta_logits).max(0.0).sqrt();
+    delta_run.norm_squared(&delta_logits).max(0.0).sqrt()
+}
 
-    // Norm growth without smoothing: ||W_t|| against ln t over the last two decades.
+/// The fits of the plain run over the last two decades: ||W_t|| and ln(1 - mean confidence)
+/// against ln t.
+fn plain_fits(p: &Params, m: &Measured) -> Result<(LinearFit, LinearFit), ExperimentError> {
     let last = p.steps as f64;
-    let window: Vec<usize> = (0..checkpoints.len())
-        .filter(|&c| checkpoints[c] as f64 >= last / 100.0)
+    let window: Vec<usize> = (0..m.checkpoints.len())
+        .filter(|&c| m.checkpoints[c] as f64 >= last / 100.0)
         .collect();
     if window.len() < 3 {
         return Err(ExperimentError::InvalidParams(format!(
@@ -507,75 +561,99 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             window.len()
         )));
     }
-    let ln_t: Vec<f64> = window.iter().map(|&c| ln(checkpoints[c] as f64)).collect();
-    let norms: Vec<f64> = window.iter().map(|&c| plain_stats[c].norm).collect();
-    let norm_fit = linear_fit(&ln_t, &norms);
+    let ln_t: Vec<f64> = window
+        .iter()
+        .map(|&c| ln(m.checkpoints[c] as f64))
+        .collect();
+    let norms: Vec<f64> = window.iter().map(|&c| m.plain[c].norm).collect();
     let gaps: Vec<f64> = window
         .iter()
-        .map(|&c| ln(1.0 - plain_stats[c].mean_confidence))
+        .map(|&c| ln(1.0 - m.plain[c].mean_confidence))
         .collect();
-    let gap_fit = linear_fit(&ln_t, &gaps);
+    Ok((linear_fit(&ln_t, &norms), linear_fit(&ln_t, &gaps)))
+}
 
-    // Calibration on held-out data.
-    let w_plain = weights_from_span(&plain_run.coefficients, &train, k);
-    let w_smoothed_sgd = weights_from_span(&smoothed_run.coefficients, &train, k);
-    let (conf_s, correct_s) = predictions(&w_star, &test, k);
-    let (conf_p, correct_p) = predictions(&w_plain, &test, k);
-    let (conf_sgd, correct_sgd) = predictions(&w_smoothed_sgd, &test, k);
-    let all: Vec<usize> = (0..test.len()).collect();
-    let bins = p.ece_bins;
-    let ece_s = expected_calibration_error(&conf_s, &correct_s, &all, bins);
-    let ece_p = expected_calibration_error(&conf_p, &correct_p, &all, bins);
-    let ece_sgd = expected_calibration_error(&conf_sgd, &correct_sgd, &all, bins);
-    let mut boot = streams.stream("bootstrap", 0);
-    let ci_s = bootstrap_ci95(test.len(), p.bootstrap_resamples, &mut boot, |idx| {
-        expected_calibration_error(&conf_s, &correct_s, idx, bins)
-    });
-    let mut boot = streams.stream("bootstrap", 1);
-    let ci_p = bootstrap_ci95(test.len(), p.bootstrap_resamples, &mut boot, |idx| {
-        expected_calibration_error(&conf_p, &correct_p, idx, bins)
-    });
-    let mut boot = streams.stream("bootstrap", 2);
-    let ci_diff = bootstrap_ci95(test.len(), p.bootstrap_resamples, &mut boot, |idx| {
-        expected_calibration_error(&conf_p, &correct_p, idx, bins)
-            - expected_calibration_error(&conf_s, &correct_s, idx, bins)
-    });
-    let proportion = |v: &[bool]| v.iter().filter(|&&c| c).count() as f64 / v.len() as f64;
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-
-    let mut out = Outcome::new();
-    out.exact("p_max_target", target_p);
-    out.exact("logit_gap_target", target_gap);
-    out.exact("p_max_abs_error_max", fixed.p_max_abs_error_max);
-    out.exact("logit_gap_abs_error_max", fixed.logit_gap_abs_error_max);
-    out.exact("newton_gradient_norm", gradient_norm);
-    out.exact("newton_iterations_max", newton_iterations as f64);
-    out.exact("smoothed_weight_norm", w_star_norm);
-    let final_smoothed = smoothed_stats[smoothed_stats.len() - 1];
-    out.exact(
+/// The fixed point, the SGD runs and their fits.
+fn training_metrics(p: &Params, m: &Measured, out: &mut Metrics) -> Result<(), ExperimentError> {
+    let f = &m.fixed;
+    out.computed("p_max_target", f.target.0);
+    out.computed("logit_gap_target", f.target.1);
+    // Newton on the drawn data: exact to rounding, a code invariant.
+    out.computed("p_max_abs_error_max", f.stats.p_max_abs_error_max);
+    out.computed("logit_gap_abs_error_max", f.stats.logit_gap_abs_error_max);
+    out.computed("newton_gradient_norm", f.gradient_norm);
+    out.computed("newton_iterations_max", f.newton_iterations as f64);
+    out.measured("smoothed_weight_norm", f.stats.norm);
+    let final_smoothed = m.smoothed[m.smoothed.len() - 1];
+    out.measured(
         "sgd_smoothed_p_max_abs_error_final",
         final_smoothed.p_max_abs_error_max,
     );
-    out.exact(
+    out.measured(
         "sgd_smoothed_logit_gap_abs_error_final",
         final_smoothed.logit_gap_abs_error_max,
     );
-    out.exact("sgd_smoothed_distance_rel_final", distance / w_star_norm);
+    out.measured(
+        "sgd_smoothed_distance_rel_final",
+        m.smoothed_distance / f.stats.norm,
+    );
+    let (norm_fit, gap_fit) = plain_fits(p, m)?;
     out.estimate("norm_log_slope_unsmoothed", norm_fit.slope_estimate());
-    out.exact("norm_log_r_squared_unsmoothed", norm_fit.r_squared);
-    let final_plain = plain_stats[plain_stats.len() - 1];
-    out.exact("plain_mean_confidence_final", final_plain.mean_confidence);
-    out.exact("plain_min_confidence_final", final_plain.min_confidence);
+    out.measured("norm_log_r_squared_unsmoothed", norm_fit.r_squared);
+    let final_plain = m.plain[m.plain.len() - 1];
+    out.measured("plain_mean_confidence_final", final_plain.mean_confidence);
+    out.measured("plain_min_confidence_final", final_plain.min_confidence);
     out.estimate("plain_confidence_gap_log_slope", gap_fit.slope_estimate());
-    out.with_interval("ece_smoothed", ece_s, ci_s);
-    out.with_interval("ece_plain", ece_p, ci_p);
-    out.with_interval("ece_reduction", ece_p - ece_s, ci_diff);
-    out.exact("ece_smoothed_sgd", ece_sgd);
-    out.exact("test_accuracy_smoothed", proportion(&correct_s));
-    out.exact("test_accuracy_plain", proportion(&correct_p));
-    out.exact("test_mean_confidence_smoothed", mean(&conf_s));
-    out.exact("test_mean_confidence_plain", mean(&conf_p));
+    Ok(())
+}
 
+/// Calibration on held-out data, with paired bootstrap intervals.
+fn calibration_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
+    let [fixed, plain, smoothed_sgd] = &m.test;
+    let bins = p.ece_bins;
+    let all: Vec<usize> = (0..fixed.correct.len()).collect();
+    let ece_s = fixed.ece(&all, bins);
+    let ece_p = plain.ece(&all, bins);
+    let ece_sgd = smoothed_sgd.ece(&all, bins);
+    let ci_s = m.resamples[0].ci95(|idx| fixed.ece(idx, bins));
+    let ci_p = m.resamples[1].ci95(|idx| plain.ece(idx, bins));
+    let ci_diff = m.resamples[2].ci95(|idx| plain.ece(idx, bins) - fixed.ece(idx, bins));
+    out.estimate_with_interval("ece_smoothed", ece_s, ci_s);
+    out.estimate_with_interval("ece_plain", ece_p, ci_p);
+    out.estimate_with_interval("ece_reduction", ece_p - ece_s, ci_diff);
+    out.measured("ece_smoothed_sgd", ece_sgd);
+    out.measured("test_accuracy_smoothed", fixed.accuracy());
+    out.measured("test_accuracy_plain", plain.accuracy());
+    out.measured("test_mean_confidence_smoothed", fixed.mean_confidence());
+    out.measured("test_mean_confidence_plain", plain.mean_confidence());
+    let mut calibration = Table::new([
+        "model",
+        "ece",
+        "ece_lo",
+        "ece_hi",
+        "test_accuracy",
+        "test_mean_confidence",
+    ]);
+    let rows = [
+        ("smoothed fixed point", fixed, ece_s, Some(ci_s)),
+        ("plain SGD at the last step", plain, ece_p, Some(ci_p)),
+        ("smoothed SGD at the last step", smoothed_sgd, ece_sgd, None),
+    ];
+    for (name, t, ece, ci) in rows {
+        calibration.push(row![
+            name,
+            ece,
+            ci.map(|c| c[0]),
+            ci.map(|c| c[1]),
+            t.accuracy(),
+            t.mean_confidence()
+        ]);
+    }
+    out.table("calibration", calibration);
+}
+
+/// The training set along both runs, per checkpoint.
+fn training_table(m: &Measured) -> Table {
     let mut training = Table::new([
         "step",
         "norm_smoothed",
@@ -586,8 +664,8 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "mean_confidence_plain",
         "min_confidence_plain",
     ]);
-    for (c, &t) in checkpoints.iter().enumerate() {
-        let (s, pl) = (smoothed_stats[c], plain_stats[c]);
+    for (c, &t) in m.checkpoints.iter().enumerate() {
+        let (s, pl) = (m.smoothed[c], m.plain[c]);
         training.push(row![
             t,
             s.norm,
@@ -599,119 +677,142 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             pl.min_confidence
         ]);
     }
-    out.table("training", training);
-    let mut calibration = Table::new([
-        "model",
-        "ece",
-        "ece_lo",
-        "ece_hi",
-        "test_accuracy",
-        "test_mean_confidence",
-    ]);
-    calibration.push(row![
-        "smoothed fixed point",
-        ece_s,
-        ci_s[0],
-        ci_s[1],
-        proportion(&correct_s),
-        mean(&conf_s)
-    ]);
-    calibration.push(row![
-        "plain SGD at the last step",
-        ece_p,
-        ci_p[0],
-        ci_p[1],
-        proportion(&correct_p),
-        mean(&conf_p)
-    ]);
-    calibration.push(row![
-        "smoothed SGD at the last step",
-        ece_sgd,
-        None::<f64>,
-        None::<f64>,
-        proportion(&correct_sgd),
-        mean(&conf_sgd)
-    ]);
-    out.table("calibration", calibration);
+    training
+}
 
-    let xs: Vec<f64> = checkpoints.iter().map(|&t| t as f64).collect();
+impl Experiment for LabelSmoothing {
+    const KIND: &'static str = "noise-engineering/label-smoothing";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let (k, n, d) = (p.classes, p.samples, p.dim);
+        let mut data_rng = streams.stream("data", 0);
+        let means = class_means(&mut data_rng, k, d, p.class_separation);
+        let train = mixture_points(&mut data_rng, &means, (0..n).map(|i| i % k).collect(), d);
+        let test_samples = ctx.scaled(p.test_samples);
+        let mut test_rng = streams.stream("test-data", 0);
+        let test_labels: Vec<usize> = (0..test_samples)
+            .map(|_| uniform_index(&mut test_rng, k))
+            .collect();
+        let test = mixture_points(&mut test_rng, &means, test_labels, d);
+        let gram = gram_matrix(&train);
+        let (b_star, w_star, fixed) = fixed_point(p, &train, &gram)?;
+        ctx.check_cancelled()?;
+        // SGD with and without smoothing, one shared sample sequence (common random numbers).
+        let checkpoints = checkpoint_steps(p.steps, p.checkpoints);
+        let run = |smoothing: f64, targets: (f64, f64)| {
+            let mut rng = streams.stream("sgd", 0);
+            run_sgd(
+                &gram,
+                &train.labels,
+                k,
+                smoothing,
+                p.step,
+                &checkpoints,
+                &mut rng,
+                targets,
+            )
+        };
+        let (smoothed_run, smoothed) = run(p.smoothing, fixed.target)?;
+        ctx.check_cancelled()?;
+        let (plain_run, plain) = run(0.0, (1.0, f64::INFINITY))?;
+        let smoothed_distance = span_distance(&gram, n, k, &smoothed_run.coefficients, &b_star);
+        let w_plain = weights_from_span(&plain_run.coefficients, &train, k);
+        let w_smoothed_sgd = weights_from_span(&smoothed_run.coefficients, &train, k);
+        let test_predictions = [
+            TestPredictions::new(&w_star, &test, k),
+            TestPredictions::new(&w_plain, &test, k),
+            TestPredictions::new(&w_smoothed_sgd, &test, k),
+        ];
+        let resamples = std::array::from_fn(|r| {
+            let mut boot = streams.stream("bootstrap", r as u64);
+            Resamples::draw(&mut boot, test.len(), p.bootstrap_resamples)
+        });
+        Ok(Measured {
+            checkpoints,
+            fixed,
+            smoothed,
+            plain,
+            smoothed_distance,
+            test: test_predictions,
+            resamples,
+            drawn: (2 * p.steps + test_samples) as u64,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        training_metrics(p, m, &mut out)?;
+        calibration_metrics(p, m, &mut out);
+        out.table("training", training_table(m));
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("training", training_figure(p, m)?);
+        Ok(figures)
+    }
+}
+
+/// The weight norm and the training confidence along both runs.
+fn training_figure(p: &Params, m: &Measured) -> Result<FigureData, ExperimentError> {
+    let xs: Vec<f64> = m.checkpoints.iter().map(|&t| t as f64).collect();
     let (t_first, t_last) = (xs[0], xs[xs.len() - 1]);
-    let fitted = |t: f64| norm_fit.intercept + norm_fit.slope * ln(t);
-    out.figure(
-        "training",
-        FigureSpec {
-            panels: vec![
-                Panel {
-                    title: "Weight norm".into(),
-                    x: Axis::log("SGD step t"),
-                    // Headroom above the data for the legend.
-                    y: Axis::linear("||W_t||").with_range(
-                        0.0,
-                        1.5 * plain_stats[plain_stats.len() - 1].norm.max(w_star_norm),
-                    ),
-                    series: vec![
-                        Series::from_xy(
-                            "plain (one-hot)",
-                            SeriesKind::Simulation,
-                            0,
-                            xs.iter().zip(&plain_stats).map(|(&t, s)| (t, s.norm)),
-                        ),
-                        Series::from_xy(
-                            "fit a + b ln t (last two decades)",
-                            SeriesKind::Guide,
-                            0,
-                            [(last / 100.0, fitted(last / 100.0)), (last, fitted(last))],
-                        ),
-                        Series::from_xy(
-                            "smoothed",
-                            SeriesKind::Simulation,
-                            1,
-                            xs.iter().zip(&smoothed_stats).map(|(&t, s)| (t, s.norm)),
-                        ),
-                        Series::from_xy(
-                            "smoothed fixed point ||W*||",
-                            SeriesKind::Theory,
-                            1,
-                            [(t_first, w_star_norm), (t_last, w_star_norm)],
-                        ),
-                    ],
-                    labels: Vec::new(),
-                },
-                Panel {
-                    title: "Confidence on the training set".into(),
-                    x: Axis::log("SGD step t"),
-                    y: Axis::linear("mean max probability").with_range(0.0, 1.3),
-                    series: vec![
-                        Series::from_xy(
-                            "plain (one-hot)",
-                            SeriesKind::Simulation,
-                            0,
-                            xs.iter()
-                                .zip(&plain_stats)
-                                .map(|(&t, s)| (t, s.mean_confidence)),
-                        ),
-                        Series::from_xy(
-                            "smoothed",
-                            SeriesKind::Simulation,
-                            1,
-                            xs.iter()
-                                .zip(&smoothed_stats)
-                                .map(|(&t, s)| (t, s.mean_confidence)),
-                        ),
-                        Series::from_xy(
-                            "1 - eps + eps/K",
-                            SeriesKind::Theory,
-                            1,
-                            [(t_first, target_p), (t_last, target_p)],
-                        ),
-                    ],
-                    labels: Vec::new(),
-                },
-            ],
-        },
-    );
-    out.samples = (2 * p.steps + test_samples) as u64;
-    Ok(out)
+    let (norm_fit, _) = plain_fits(p, m)?;
+    let last = p.steps as f64;
+    let fit_line = (0..=50).map(|j| {
+        let t = last / 100.0 * powf(100.0, f64::from(j) / 50.0);
+        (t, norm_fit.intercept + norm_fit.slope * ln(t))
+    });
+    let points = |stats: &[TrainStats], f: fn(&TrainStats) -> f64| -> Vec<MeasuredPoint> {
+        xs.iter()
+            .zip(stats)
+            .map(|(&t, s)| MeasuredPoint::new(t, f(s)))
+            .collect()
+    };
+    let w_star_norm = m.fixed.stats.norm;
+    let norms = CurvesPanel::new(
+        "Weight norm",
+        Axis::log("SGD step t"),
+        Axis::linear("‖W_t‖"),
+    )
+    .measured(Points::new(
+        "plain (one-hot)",
+        0,
+        points(&m.plain, |s| s.norm),
+    ))
+    .guide(Line::new("fit a + b ln t (last two decades)", 0, fit_line))
+    .measured(Points::new("smoothed", 1, points(&m.smoothed, |s| s.norm)))
+    .theory(Line::new(
+        "smoothed fixed point ‖W*‖",
+        1,
+        [(t_first, w_star_norm), (t_last, w_star_norm)],
+    ));
+    let target = m.fixed.target.0;
+    let confidence = CurvesPanel::new(
+        "Confidence on the training set",
+        Axis::log("SGD step t"),
+        Axis::proportion("mean largest probability"),
+    )
+    .measured(Points::new(
+        "plain (one-hot)",
+        0,
+        points(&m.plain, |s| s.mean_confidence),
+    ))
+    .measured(Points::new(
+        "smoothed",
+        1,
+        points(&m.smoothed, |s| s.mean_confidence),
+    ))
+    .theory(Line::new(
+        "1 − ε + ε/K",
+        1,
+        [(t_first, target), (t_last, target)],
+    ));
+    Ok(FigureData::stacked(vec![norms.into(), confidence.into()]))
 }
 
 #[cfg(test)]
@@ -783,5 +884,77 @@ mod tests {
         };
         assert_eq!(p.validate().unwrap_err().key, "smoothing");
         assert!(Params::default().validate().is_ok());
+    }
+
+    /// A hand-made measurement: the plain run's norm grows as 2 ln t with confidence 1 - 1/t;
+    /// the smoothed run sits at the fixed point; four held-out points.
+    fn hand_made() -> (Params, Measured) {
+        let p = Params {
+            steps: 1000,
+            ..Params::default()
+        };
+        let checkpoints = vec![10, 100, 300, 1000];
+        let stats = |norm: f64, confidence: f64| TrainStats {
+            norm,
+            mean_confidence: confidence,
+            min_confidence: confidence,
+            p_max_abs_error_max: 0.0,
+            logit_gap_abs_error_max: 0.0,
+        };
+        let plain = checkpoints
+            .iter()
+            .map(|&t| stats(2.0 * ln(t as f64), 1.0 - 1.0 / t as f64))
+            .collect();
+        let target = smoothed_fixed_point(10, 0.1);
+        let smoothed = vec![stats(3.0, target.0); 4];
+        let predictions = |confidence: Vec<f64>| TestPredictions {
+            confidence,
+            correct: vec![true, true, false, true],
+        };
+        let mut rng = sgd_sim::rng::Streams::new(1).stream("t", 0);
+        let resamples = std::array::from_fn(|_| Resamples::draw(&mut rng, 4, 40));
+        let m = Measured {
+            checkpoints,
+            fixed: FixedPoint {
+                target,
+                stats: stats(3.0, target.0),
+                gradient_norm: 1e-14,
+                newton_iterations: 7,
+            },
+            smoothed,
+            plain,
+            smoothed_distance: 0.03,
+            test: [
+                predictions(vec![0.75; 4]),
+                predictions(vec![0.95, 0.95, 0.95, 0.95]),
+                predictions(vec![0.75; 4]),
+            ],
+            resamples,
+            drawn: 2004,
+        };
+        (p, m)
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let (p, m) = hand_made();
+        let out = LabelSmoothing::metrics(&p, &m).unwrap();
+        let near = |name: &str, want: f64| {
+            let v = out.value(name).unwrap();
+            assert!((v - want).abs() < 1e-12, "{name}: {v} vs {want}");
+        };
+        near("norm_log_slope_unsmoothed", 2.0);
+        near("norm_log_r_squared_unsmoothed", 1.0);
+        near("plain_confidence_gap_log_slope", -1.0);
+        near("sgd_smoothed_distance_rel_final", 0.01);
+        // Accuracy 3/4 everywhere: ECE |0.75 - 0.75| = 0 smoothed, |0.75 - 0.95| = 0.2 plain.
+        near("ece_smoothed", 0.0);
+        near("ece_plain", 0.2);
+        near("ece_reduction", 0.2);
+        near("test_accuracy_plain", 0.75);
+        assert_eq!(out.tables["training"].rows.len(), 4);
+        assert_eq!(out.tables["calibration"].rows.len(), 3);
+        let figures = LabelSmoothing::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["training"].panels.len(), 2);
     }
 }

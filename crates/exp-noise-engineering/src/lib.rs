@@ -17,13 +17,7 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add_legacy(
-        "noise-engineering/annealed-gradient-noise",
-        annealed_gradient_noise::run,
-    );
-    registry.add_legacy("noise-engineering/label-smoothing", label_smoothing::run);
-    registry.add_legacy(
-        "noise-engineering/augmentation-invariance",
-        augmentation_invariance::run,
-    );
+    registry.add::<annealed_gradient_noise::AnnealedGradientNoise>();
+    registry.add::<label_smoothing::LabelSmoothing>();
+    registry.add::<augmentation_invariance::AugmentationInvariance>();
 }

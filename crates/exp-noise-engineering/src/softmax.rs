@@ -164,6 +164,8 @@ pub fn expected_calibration_error(
 }
 
 #[cfg(test)]
+// The platform float functions are the independent reference these tests compare libm with.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

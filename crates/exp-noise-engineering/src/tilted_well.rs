@@ -325,6 +325,8 @@ pub fn harmonic_odds_global(well: &TiltedWell, temperature: f64) -> f64 {
 }
 
 #[cfg(test)]
+// The platform float functions are the independent reference these tests compare libm with.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use sgd_sim::first_passage::kramers_time;

@@ -8,15 +8,16 @@
 //! benchmark `minibatch_step` through `cargo xtask bench-table`, never from this run.
 
 use crate::minibatch_step::{LeastSquaresModel, StepWorkspace};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::ln;
 use sgd_sim::parallel::map_indexed;
-use sgd_sim::stats::{linear_fit, mean_estimate, weighted_linear_fit};
+use sgd_sim::stats::{Estimate, linear_fit, mean_estimate, weighted_linear_fit};
 
 /// Parameters of `scaling-rules/batch-noise-and-memory`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -96,155 +97,237 @@ impl ExperimentParams for Params {
     }
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid sizes.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let (model, teacher) = LeastSquaresModel::generate(&streams, p.samples, p.dim, p.label_noise)?;
-    // A point early in training, one unit from the teacher in every coordinate (where G is not small).
-    let w: Vec<f64> = teacher.iter().map(|t| t + 1.0).collect();
-    let (full, trace_sigma) = model.gradient_statistics(&w);
-    let examples = ctx.scaled(p.examples_per_size);
+/// The kind `scaling-rules/batch-noise-and-memory`.
+#[derive(Debug)]
+pub struct BatchNoiseAndMemory;
 
-    let mut out = Outcome::new();
-    let mut table = Table::new([
-        "batch_size",
-        "batches",
-        "noise_variance_sim",
-        "noise_variance_lo",
-        "noise_variance_hi",
-        "noise_variance_theory",
-        "z",
-        "working_set_bytes",
-    ]);
-    let mut max_abs_z: f64 = 0.0;
-    let (mut lx, mut ly, mut ls) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut bx, mut by) = (Vec::new(), Vec::new());
-    let mut noise_points = Vec::new();
-    let mut memory_points = Vec::new();
-    let mut samples = 0u64;
-    let mut smallest_and_largest = Vec::new();
-    for (bi, &b) in p.batch_sizes.iter().enumerate() {
-        let per_stream = (examples / b / p.streams).max(4);
-        let chunks = map_indexed(p.streams, |s| {
-            let mut rng = streams.stream("batches", (bi * p.streams + s) as u64);
-            let rng = &mut rng;
-            let mut ws = StepWorkspace::new(b, model.dim);
-            (0..per_stream)
-                .map(|_| {
-                    ws.draw_batch(model.samples, rng);
-                    model.batch_gradient(&w, &ws.batch, &mut ws.residuals, &mut ws.gradient);
-                    ws.gradient
-                        .iter()
-                        .zip(&full)
-                        .map(|(g, f)| (g - f) * (g - f))
-                        .sum::<f64>()
-                })
-                .collect::<Vec<f64>>()
-        });
-        let values: Vec<f64> = chunks.into_iter().flatten().collect();
-        samples += (values.len() * b) as u64;
-        let e = mean_estimate(&values);
-        let theory = trace_sigma / b as f64;
-        let z = e.z_score(theory);
-        max_abs_z = max_abs_z.max(z.abs());
-        let bytes = StepWorkspace::new(b, model.dim).working_set_bytes(model.dim);
-        let [lo, hi] = e.ci95();
-        table.push(row![b, values.len(), e.value, lo, hi, theory, z, bytes]);
-        lx.push(ln(b as f64));
-        ly.push(ln(e.value));
-        ls.push(e.se / e.value);
-        bx.push(b as f64);
-        by.push(bytes as f64);
-        noise_points.push(Point::with_interval(b as f64, e.value, [lo, hi]));
-        memory_points.push(Point::new(b as f64, bytes as f64 / 1024.0));
-        if bi == 0 || bi + 1 == p.batch_sizes.len() {
-            smallest_and_largest.push(e);
-        }
+/// One batch size: its measured gradient noise and the bytes its step touches.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SizeMeasurement {
+    /// The batch size b.
+    pub batch: usize,
+    /// Minibatches drawn.
+    pub batches: usize,
+    /// The mean of ||g_b - G||^2 over the minibatches, with its SE.
+    pub noise: Estimate,
+    /// Bytes one step reads or writes ([`StepWorkspace::working_set_bytes`]).
+    pub bytes: usize,
+}
+
+impl SizeMeasurement {
+    /// The exact E||g_b - G||^2 = tr(Sigma)/b with replacement.
+    fn theory(&self, trace_sigma: f64) -> f64 {
+        trace_sigma / self.batch as f64
     }
-    out.exact("noise_variance_max_abs_z", max_abs_z);
-    out.exact("trace_sigma", trace_sigma);
+}
+
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// d.
+    pub dim: usize,
+    /// tr(Sigma) of the per-example gradients at the evaluation point (of the drawn data set).
+    pub trace_sigma: f64,
+    /// The batch sizes, in increasing order.
+    pub sizes: Vec<SizeMeasurement>,
+    /// Examples drawn.
+    pub examples_drawn: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.examples_drawn
+    }
+}
+
+/// The squared error ||g_b - G||^2 of `batches` minibatches of size b on one stream.
+fn noise_draws(
+    model: &LeastSquaresModel,
+    w: &[f64],
+    full: &[f64],
+    batch: usize,
+    batches: usize,
+    rng: &mut sgd_sim::rng::Stream,
+) -> Vec<f64> {
+    let mut ws = StepWorkspace::new(batch, model.dim);
+    (0..batches)
+        .map(|_| {
+            ws.draw_batch(model.samples, rng);
+            model.batch_gradient(w, &ws.batch, &mut ws.residuals, &mut ws.gradient);
+            ws.gradient
+                .iter()
+                .zip(full)
+                .map(|(g, f)| (g - f) * (g - f))
+                .sum::<f64>()
+        })
+        .collect()
+}
+
+/// The affine fit of the working set against b.
+fn memory_fit(m: &Measured) -> sgd_sim::stats::LinearFit {
+    let bx: Vec<f64> = m.sizes.iter().map(|s| s.batch as f64).collect();
+    let by: Vec<f64> = m.sizes.iter().map(|s| s.bytes as f64).collect();
+    linear_fit(&bx, &by)
+}
+
+/// The gradient-noise metrics: the largest |z| against tr(Sigma)/b, the log-log slope, and the
+/// ratio of the smallest to the largest batch.
+fn noise_metrics(m: &Measured, out: &mut Metrics) {
+    let max_abs_z = m
+        .sizes
+        .iter()
+        .map(|s| s.noise.z_score(s.theory(m.trace_sigma)).abs())
+        .fold(0.0, f64::max);
+    out.measured("noise_variance_max_abs_z", max_abs_z);
+    out.measured("trace_sigma", m.trace_sigma);
+    let lx: Vec<f64> = m.sizes.iter().map(|s| ln(s.batch as f64)).collect();
+    let ly: Vec<f64> = m.sizes.iter().map(|s| ln(s.noise.value)).collect();
+    let ls: Vec<f64> = m.sizes.iter().map(|s| s.noise.se / s.noise.value).collect();
     let slope = weighted_linear_fit(&lx, &ly, &ls);
     out.estimate("noise_variance_slope", slope.slope_estimate());
-    if let [small, large] = smallest_and_largest[..] {
+    if let (Some(small), Some(large)) = (m.sizes.first(), m.sizes.last())
+        && m.sizes.len() >= 2
+    {
         // Ratio of independent estimates, delta-method interval.
+        let (small, large) = (small.noise, large.noise);
         let ratio = small.value / large.value;
-        let rel = ((small.se / small.value).powi(2) + (large.se / large.value).powi(2)).sqrt();
-        out.with_interval(
+        let (rs, rl) = (small.se / small.value, large.se / large.value);
+        let rel = (rs * rs + rl * rl).sqrt();
+        out.estimate_with_interval(
             "noise_variance_ratio_smallest_over_largest",
             ratio,
             [ratio * (1.0 - 1.96 * rel), ratio * (1.0 + 1.96 * rel)],
         );
     }
-    // Working set: an exact line in b; its slope is the bytes per example.
-    let fit = linear_fit(&bx, &by);
-    let max_rel_residual = bx
-        .iter()
-        .zip(&by)
-        .map(|(x, y)| ((fit.intercept + fit.slope * x) / y - 1.0).abs())
-        .fold(0.0, f64::max);
-    out.exact("working_set_bytes_per_example", fit.slope);
-    out.exact("working_set_fixed_bytes", fit.intercept);
-    out.exact("working_set_linear_max_rel_residual", max_rel_residual);
-    out.exact("parameters", model.dim as f64);
-    out.table("tradeoffs", table);
+}
 
-    let b_max = *p.batch_sizes.last().unwrap_or(&1) as f64;
-    let b_min = p.batch_sizes[0] as f64;
+impl Experiment for BatchNoiseAndMemory {
+    const KIND: &'static str = "scaling-rules/batch-noise-and-memory";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let (model, teacher) =
+            LeastSquaresModel::generate(&streams, p.samples, p.dim, p.label_noise)?;
+        // A point early in training, one unit from the teacher in every coordinate (where G is
+        // not small).
+        let w: Vec<f64> = teacher.iter().map(|t| t + 1.0).collect();
+        let (full, trace_sigma) = model.gradient_statistics(&w);
+        let examples = ctx.scaled(p.examples_per_size);
+        let mut sizes = Vec::with_capacity(p.batch_sizes.len());
+        let mut examples_drawn = 0u64;
+        for (bi, &b) in p.batch_sizes.iter().enumerate() {
+            ctx.check_cancelled()?;
+            let per_stream = (examples / b / p.streams).max(4);
+            let chunks = map_indexed(p.streams, |s| {
+                let mut rng = streams.stream("batches", (bi * p.streams + s) as u64);
+                noise_draws(&model, &w, &full, b, per_stream, &mut rng)
+            });
+            let values: Vec<f64> = chunks.into_iter().flatten().collect();
+            examples_drawn += (values.len() * b) as u64;
+            sizes.push(SizeMeasurement {
+                batch: b,
+                batches: values.len(),
+                noise: mean_estimate(&values),
+                bytes: StepWorkspace::new(b, model.dim).working_set_bytes(model.dim),
+            });
+        }
+        Ok(Measured {
+            dim: model.dim,
+            trace_sigma,
+            sizes,
+            examples_drawn,
+        })
+    }
+
+    fn metrics(_p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        noise_metrics(m, &mut out);
+        // Working set: a line in b by the step's buffers; its slope is the bytes per example.
+        let fit = memory_fit(m);
+        let max_rel_residual = m
+            .sizes
+            .iter()
+            .map(|s| ((fit.intercept + fit.slope * s.batch as f64) / s.bytes as f64 - 1.0).abs())
+            .fold(0.0, f64::max);
+        out.computed("working_set_bytes_per_example", fit.slope);
+        out.computed("working_set_fixed_bytes", fit.intercept);
+        out.computed("working_set_linear_max_rel_residual", max_rel_residual);
+        out.computed("parameters", m.dim as f64);
+        let mut table = Table::new([
+            "batch_size",
+            "batches",
+            "noise_variance_sim",
+            "noise_variance_lo",
+            "noise_variance_hi",
+            "noise_variance_theory",
+            "z",
+            "working_set_bytes",
+        ]);
+        for s in &m.sizes {
+            let theory = s.theory(m.trace_sigma);
+            let [lo, hi] = s.noise.ci95();
+            table.push(row![
+                s.batch,
+                s.batches,
+                s.noise.value,
+                lo,
+                hi,
+                theory,
+                s.noise.z_score(theory),
+                s.bytes
+            ]);
+        }
+        out.table("tradeoffs", table);
+        Ok(out)
+    }
+
+    fn figures(_p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("noise-and-memory", noise_and_memory_figure(m));
+        Ok(figures)
+    }
+}
+
+/// The gradient noise against tr(Sigma)/b, and the bytes one step touches.
+fn noise_and_memory_figure(m: &Measured) -> FigureData {
+    let b_min = m.sizes.first().map_or(1.0, |s| s.batch as f64);
+    let b_max = m.sizes.last().map_or(1.0, |s| s.batch as f64);
     let theory_line: Vec<(f64, f64)> = (0..=100)
         .map(|j| {
             let b = b_min * sgd_sim::math::powf(b_max / b_min, j as f64 / 100.0);
-            (b, trace_sigma / b)
+            (b, m.trace_sigma / b)
         })
         .collect();
-    let memory_line: Vec<(f64, f64)> = theory_line
+    let fit = memory_fit(m);
+    let kib = |b: f64| (fit.intercept + fit.slope * b) / 1024.0;
+    let memory_line: Vec<(f64, f64)> = theory_line.iter().map(|&(b, _)| (b, kib(b))).collect();
+    let noise_points = m
+        .sizes
         .iter()
-        .map(|&(b, _)| (b, (fit.intercept + fit.slope * b) / 1024.0))
+        .map(|s| MeasuredPoint::with_ci(s.batch as f64, s.noise.value, s.noise.ci95()))
         .collect();
-    out.figure(
-        "noise-and-memory",
-        FigureSpec {
-            panels: vec![
-                Panel {
-                    title: "Gradient noise of one step".into(),
-                    x: Axis::log("batch size b"),
-                    y: Axis::log("E ||g_b - G||^2"),
-                    series: vec![
-                        Series::from_xy("tr(Sigma) / b", SeriesKind::Theory, 0, theory_line),
-                        Series {
-                            label: "measured (95% CI)".into(),
-                            kind: SeriesKind::Simulation,
-                            color: 1,
-                            points: noise_points,
-                        },
-                    ],
-                    labels: Vec::new(),
-                },
-                Panel {
-                    title: "Bytes one step touches".into(),
-                    x: Axis::log("batch size b"),
-                    y: Axis::log("working set (KiB)").with_range(
-                        0.5 * (fit.intercept + fit.slope * b_min) / 1024.0,
-                        12.0 * (fit.intercept + fit.slope * b_max) / 1024.0,
-                    ),
-                    series: vec![
-                        Series::from_xy("affine fit", SeriesKind::Theory, 2, memory_line),
-                        Series {
-                            label: "counted".into(),
-                            kind: SeriesKind::Simulation,
-                            color: 3,
-                            points: memory_points,
-                        },
-                    ],
-                    labels: Vec::new(),
-                },
-            ],
-        },
-    );
-    out.samples = samples;
-    Ok(out)
+    let memory_points = m
+        .sizes
+        .iter()
+        .map(|s| MeasuredPoint::new(s.batch as f64, s.bytes as f64 / 1024.0))
+        .collect();
+    let noise = CurvesPanel::new(
+        "Gradient noise of one step",
+        Axis::log("batch size b"),
+        Axis::log("E‖g_b − G‖²"),
+    )
+    .theory(Line::new("tr(Σ)/b", 0, theory_line))
+    .measured(Points::new("measured (95% interval)", 0, noise_points));
+    let memory = CurvesPanel::new(
+        "Bytes one step touches",
+        Axis::log("batch size b"),
+        Axis::log("working set (KiB)").with_range(0.5 * kib(b_min), 2.0 * kib(b_max)),
+    )
+    .theory(Line::new("affine in b", 1, memory_line))
+    .measured(Points::new("counted", 1, memory_points));
+    FigureData::stacked(vec![noise.into(), memory.into()])
 }
 
 #[cfg(test)]
@@ -293,5 +376,71 @@ mod tests {
             }
         }
         assert!((total / (trace / 2.0) - 1.0).abs() < 1e-12);
+    }
+
+    /// A hand-made measurement: noise exactly at tr(Sigma)/b with a 1% SE, bytes from the step.
+    fn hand_made() -> Measured {
+        let sizes = [1usize, 4, 16]
+            .iter()
+            .map(|&b| SizeMeasurement {
+                batch: b,
+                batches: 1000,
+                noise: Estimate {
+                    value: 8.0 / b as f64,
+                    se: 0.08 / b as f64,
+                    n: 1000,
+                },
+                bytes: StepWorkspace::new(b, 4).working_set_bytes(4),
+            })
+            .collect();
+        Measured {
+            dim: 4,
+            trace_sigma: 8.0,
+            sizes,
+            examples_drawn: 21_000,
+        }
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let m = hand_made();
+        let out = BatchNoiseAndMemory::metrics(&Params::default(), &m).unwrap();
+        assert_eq!(out.value("noise_variance_max_abs_z"), Some(0.0));
+        let slope = out.value("noise_variance_slope").unwrap();
+        assert!((slope + 1.0).abs() < 1e-12, "{slope}");
+        let ratio = out
+            .value("noise_variance_ratio_smallest_over_largest")
+            .unwrap();
+        assert!((ratio - 16.0).abs() < 1e-12);
+        // b (8 (d + 1) + 16) + 16 d at d = 4: 56 bytes per example and 64 fixed.
+        let per_example = out.value("working_set_bytes_per_example").unwrap();
+        assert!((per_example - 56.0).abs() < 1e-9, "{per_example}");
+        assert_eq!(out.tables["tradeoffs"].rows.len(), 3);
+        assert_eq!(
+            out.values["noise_variance_slope"].basis,
+            claim_spec::Basis::Measured
+        );
+        assert_eq!(m.samples(), 21_000);
+        let figures = BatchNoiseAndMemory::figures(&Params::default(), &m)
+            .unwrap()
+            .into_map();
+        assert_eq!(figures["noise-and-memory"].panels.len(), 2);
+    }
+
+    #[test]
+    fn a_small_run_measures_every_size() {
+        let p = Params {
+            samples: 64,
+            dim: 8,
+            batch_sizes: vec![1, 2, 4],
+            examples_per_size: 512,
+            streams: 2,
+            ..Params::default()
+        };
+        let m = BatchNoiseAndMemory::measure(&p, &RunContext::new("t", 1)).unwrap();
+        assert_eq!(m.sizes.len(), 3);
+        assert_eq!(m.sizes[2].batches, 128);
+        let out = BatchNoiseAndMemory::metrics(&p, &m).unwrap();
+        assert!(out.value("noise_variance_max_abs_z").unwrap() < 5.0);
     }
 }

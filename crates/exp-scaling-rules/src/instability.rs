@@ -14,16 +14,19 @@
 //! loss over the last 1000 steps exceeds 1000 times their median.
 
 use crate::per_sample_quadratic::PerSampleQuadratic;
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind, TextLabel};
+use claim_spec::figure::{
+    Axis, CategoriesPanel, CategorySeries, FigureData, GridCell, GridPanel, Value, short_number,
+};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sgd_sim::parallel::trajectories;
+use sgd_sim::parallel::cancellable_trajectories;
 use sgd_sim::rng::Stream;
 use sgd_sim::sampler::{BatchSampler, SamplerKind};
-use sgd_sim::stats::{Z95, bootstrap_ci95, mean_estimate, wilson_interval};
+use sgd_sim::stats::{Estimate, Resamples, Z95, mean_estimate, wilson_interval};
 
 /// Parameters of `scaling-rules/instability-remedies`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -279,44 +282,128 @@ pub fn run_one(
     }
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid parameters (a curvature draw with zero mean).
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let problem = PerSampleQuadratic::generate(
-        &streams,
-        p.samples,
-        p.curvature_shape,
-        p.curvature_scale,
-        p.label_noise,
-    )?;
-    let grid = cells(&problem, p);
-    let runs = ctx.scaled(p.runs);
-    let outcomes = trajectories(&streams, "runs", grid.len() * runs, |k, rng| {
-        run_one(&problem, &grid[k / runs], p, rng)
-    });
+/// The kind `scaling-rules/instability-remedies`.
+#[derive(Debug)]
+pub struct InstabilityRemedies;
 
-    let mut out = Outcome::new();
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The drawn data set and its exact summaries.
+    pub problem: PerSampleQuadratic,
+    /// The grid: noise-driven cells, then as many curvature-driven ones.
+    pub grid: Vec<Cell>,
+    /// Runs per cell (after `--scale`).
+    pub runs: usize,
+    /// Every run, cell by cell.
+    pub outcomes: Vec<RunOutcome>,
+    /// Bootstrap resamples of each cell's bounded runs (None with fewer than two).
+    pub resamples: Vec<Option<Resamples>>,
+    /// Steps per run.
+    pub steps: usize,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        (self.grid.len() * self.runs * self.steps) as u64
+    }
+}
+
+impl Measured {
+    /// The runs of cell `ci`.
+    fn cell_runs(&self, ci: usize) -> &[RunOutcome] {
+        &self.outcomes[ci * self.runs..(ci + 1) * self.runs]
+    }
+
+    /// Remedies per regime (each regime's first cell is the regime as is).
+    fn remedies(&self) -> usize {
+        self.grid.len() / 2
+    }
+}
+
+/// One cell's summary: exact and measured mean-square factor, and what its runs did.
+#[derive(Clone, Debug, PartialEq)]
+struct CellSummary {
+    rho: f64,
+    measured: Estimate,
+    diverged: u64,
+    spiking: u64,
+    runs: u64,
+    diverged_ci: [f64; 2],
+    spiking_ci: [f64; 2],
+    unstable_ci: [f64; 2],
+    bounded_medians: Vec<f64>,
+    bounded_max: Option<f64>,
+    median_divergence: Option<f64>,
+}
+
+impl CellSummary {
+    fn new(m: &Measured, ci: usize) -> Self {
+        let cell = &m.grid[ci];
+        let cell_runs = m.cell_runs(ci);
+        let factors: Vec<f64> = cell_runs.iter().map(|o| o.mean_square_factor).collect();
+        let diverged = cell_runs.iter().filter(|o| o.diverged_at.is_some()).count() as u64;
+        let spiking = cell_runs.iter().filter(|o| o.spiked).count() as u64;
+        let n = m.runs as u64;
+        let divergence_steps: Vec<f64> = cell_runs
+            .iter()
+            .filter_map(|o| o.diverged_at.map(|s| s as f64))
+            .collect();
+        Self {
+            rho: m.problem.mean_square_factor(cell.eta, cell.batch),
+            measured: mean_estimate(&factors),
+            diverged,
+            spiking,
+            runs: n,
+            diverged_ci: wilson_interval(diverged, n, Z95),
+            spiking_ci: wilson_interval(spiking, n, Z95),
+            // Unstable in the post's sense: the loss diverges or swings wildly (the two are
+            // disjoint: only bounded runs are examined for spikes).
+            unstable_ci: wilson_interval(diverged + spiking, n, Z95),
+            bounded_medians: cell_runs
+                .iter()
+                .filter_map(|o| o.window_median_loss)
+                .collect(),
+            bounded_max: cell_runs
+                .iter()
+                .filter(|o| o.diverged_at.is_none())
+                .map(|o| o.max_abs_w)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v)))),
+            median_divergence: (!divergence_steps.is_empty())
+                .then(|| sgd_sim::stats::median(&divergence_steps)),
+        }
+    }
+
+    fn fraction(&self, count: u64) -> f64 {
+        count as f64 / self.runs as f64
+    }
+
+    fn median_loss(&self) -> Option<f64> {
+        (!self.bounded_medians.is_empty()).then(|| sgd_sim::stats::median(&self.bounded_medians))
+    }
+}
+
+/// The problem's exact summaries and the two regimes' step sizes.
+fn setup_metrics(m: &Measured, out: &mut Metrics) {
+    let problem = &m.problem;
     let gd_limit = problem.gradient_descent_limit();
-    let eta_ms = problem.mean_square_threshold(p.base_batch);
-    out.exact("mean_curvature", problem.mean_curvature);
-    out.exact("min_loss", problem.min_loss);
-    out.exact("curvature_variance", problem.curvature_variance);
-    out.exact("gd_limit", gd_limit);
-    out.exact("eta_ms_base_batch", eta_ms);
-    // The grid holds the noise-driven cells, then as many curvature-driven ones; each regime's
-    // first cell is the regime as is.
-    let n_remedies = grid.len() / 2;
-    let (noise_eta, curvature_eta) = (grid[0].eta, grid[n_remedies].eta);
-    out.exact("eta_noise_over_gd_limit", noise_eta / gd_limit);
-    out.exact("eta_curvature_over_gd_limit", curvature_eta / gd_limit);
-    out.exact(
+    // Summaries of the drawn data set: another seed draws another one, so they are measured.
+    out.measured("mean_curvature", problem.mean_curvature);
+    out.measured("min_loss", problem.min_loss);
+    out.measured("curvature_variance", problem.curvature_variance);
+    out.measured("gd_limit", gd_limit);
+    out.measured(
+        "eta_ms_base_batch",
+        problem.mean_square_threshold(m.grid[0].batch),
+    );
+    let (noise_eta, curvature_eta) = (m.grid[0].eta, m.grid[m.remedies()].eta);
+    out.measured("eta_noise_over_gd_limit", noise_eta / gd_limit);
+    out.measured("eta_curvature_over_gd_limit", curvature_eta / gd_limit);
+    out.measured(
         "lyapunov_noise_b1",
         problem.single_sample_lyapunov(noise_eta),
     );
-    out.exact(
+    out.measured(
         "lyapunov_curvature_b1",
         problem.single_sample_lyapunov(curvature_eta),
     );
@@ -324,243 +411,257 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     // the range) to see the first sign change of the b = 1 Lyapunov exponent.
     match problem.single_sample_run_threshold(20.0 * gd_limit, 200_000) {
         Some(eta_run) => {
-            out.exact("eta_run_b1", eta_run);
-            out.exact("eta_run_b1_over_gd_limit", eta_run / gd_limit);
-            out.exact(
+            out.measured("eta_run_b1", eta_run);
+            out.measured("eta_run_b1_over_gd_limit", eta_run / gd_limit);
+            out.measured(
                 "bounded_window_exists",
                 f64::from(u8::from(eta_run > gd_limit)),
             );
         }
-        None => out.exact("bounded_window_exists", 0.0),
+        None => out.measured("bounded_window_exists", 0.0),
     }
-
-    let mut table = Table::new([
-        "regime",
-        "remedy",
-        "eta",
-        "batch",
-        "clip",
-        "rho_exact",
-        "rho_measured",
-        "rho_measured_lo",
-        "rho_measured_hi",
-        "diverged_fraction",
-        "diverged_lo",
-        "diverged_hi",
-        "spiking_fraction",
-        "spiking_lo",
-        "spiking_hi",
-        "unstable_fraction",
-        "unstable_lo",
-        "unstable_hi",
-        "median_window_loss",
-        "max_abs_w_bounded",
-        "median_divergence_step",
-    ]);
-    let (mut rho_rel_max, mut rho_z_max) = (0.0f64, 0.0f64);
-    let mut stable_pts = Vec::new();
-    let mut unstable_pts = Vec::new();
-    let mut labels = Vec::new();
-    let mut fraction_series: Vec<Series> = Vec::new();
-    for (ci, cell) in grid.iter().enumerate() {
-        let name = cell.name();
-        let cell_runs = &outcomes[ci * runs..(ci + 1) * runs];
-        let rho = problem.mean_square_factor(cell.eta, cell.batch);
-        let factors: Vec<f64> = cell_runs.iter().map(|o| o.mean_square_factor).collect();
-        let measured = mean_estimate(&factors);
-        let rel = (measured.value / rho - 1.0).abs();
-        rho_rel_max = rho_rel_max.max(rel);
-        // A full batch draws nothing at random: its factor is exact up to rounding, with no z.
-        if cell.batch < problem.len() {
-            rho_z_max = rho_z_max.max(measured.z_score(rho).abs());
-        }
-        let diverged = cell_runs.iter().filter(|o| o.diverged_at.is_some()).count() as u64;
-        let spiking = cell_runs.iter().filter(|o| o.spiked).count() as u64;
-        let n = runs as u64;
-        let div_ci = wilson_interval(diverged, n, Z95);
-        let spike_ci = wilson_interval(spiking, n, Z95);
-        // Unstable in the post's sense: the loss diverges or swings wildly (the two are disjoint:
-        // only bounded runs are examined for spikes).
-        let unstable_ci = wilson_interval(diverged + spiking, n, Z95);
-        let div_frac = diverged as f64 / n as f64;
-        let spike_frac = spiking as f64 / n as f64;
-        let unstable_frac = (diverged + spiking) as f64 / n as f64;
-        out.exact(&format!("rho_{name}"), rho);
-        out.estimate(&format!("rho_measured_{name}"), measured);
-        out.with_interval(
-            &format!("unstable_fraction_{name}"),
-            unstable_frac,
-            unstable_ci,
-        );
-        out.with_interval(&format!("diverged_fraction_{name}"), div_frac, div_ci);
-        out.with_interval(&format!("spiking_fraction_{name}"), spike_frac, spike_ci);
-        let medians: Vec<f64> = cell_runs
-            .iter()
-            .filter_map(|o| o.window_median_loss)
-            .collect();
-        let median_loss = if medians.is_empty() {
-            None
-        } else {
-            Some(sgd_sim::stats::median(&medians))
-        };
-        if let (Some(m), true) = (median_loss, medians.len() >= 2) {
-            // Median over bounded runs of their final-window median loss, percentile bootstrap.
-            let mut rng = streams.stream("bootstrap", ci as u64);
-            let interval = bootstrap_ci95(medians.len(), 400, &mut rng, |idx| {
-                let resample: Vec<f64> = idx.iter().map(|&i| medians[i]).collect();
-                sgd_sim::stats::median(&resample)
-            });
-            out.with_interval(&format!("median_window_loss_{name}"), m, interval);
-        }
-        let bounded_max = cell_runs
-            .iter()
-            .filter(|o| o.diverged_at.is_none())
-            .map(|o| o.max_abs_w)
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-        let divergence_steps: Vec<f64> = cell_runs
-            .iter()
-            .filter_map(|o| o.diverged_at.map(|s| s as f64))
-            .collect();
-        let median_divergence = if divergence_steps.is_empty() {
-            None
-        } else {
-            Some(sgd_sim::stats::median(&divergence_steps))
-        };
-        let [rlo, rhi] = measured.ci95();
-        table.push(row![
-            cell.regime,
-            cell.remedy.clone(),
-            cell.eta,
-            cell.batch,
-            cell.clip,
-            rho,
-            measured.value,
-            rlo,
-            rhi,
-            div_frac,
-            div_ci[0],
-            div_ci[1],
-            spike_frac,
-            spike_ci[0],
-            spike_ci[1],
-            unstable_frac,
-            unstable_ci[0],
-            unstable_ci[1],
-            median_loss,
-            bounded_max,
-            median_divergence
-        ]);
-        // Grid figure: column = remedy, row = regime (noise on top).
-        let x = (ci % n_remedies) as f64 + 1.0;
-        let y = if cell.regime == "noise" { 2.0 } else { 1.0 };
-        if rho < 1.0 {
-            stable_pts.push(Point::new(x, y));
-        } else {
-            unstable_pts.push(Point::new(x, y));
-        }
-        labels.push(TextLabel {
-            x: x - 0.38,
-            y: y + 0.32,
-            text: format!("rho {}", short(rho)),
-        });
-        labels.push(TextLabel {
-            x: x - 0.38,
-            y: y - 0.12,
-            text: format!("div {:.0}%", 100.0 * div_frac),
-        });
-        labels.push(TextLabel {
-            x: x - 0.38,
-            y: y - 0.3,
-            text: format!("spike {:.0}%", 100.0 * spike_frac),
-        });
-        let offset = if cell.regime == "noise" { -0.24 } else { 0.08 };
-        let color = if cell.regime == "noise" { 0 } else { 1 };
-        for (what, frac, ci, shift) in [
-            ("diverged", div_frac, div_ci, 0.0),
-            ("spiking", spike_frac, spike_ci, 0.16),
-        ] {
-            let label = format!("{}: {what}", cell.regime);
-            let point = Point::with_interval(x + offset + shift, frac, ci);
-            match fraction_series.iter_mut().find(|s| s.label == label) {
-                Some(s) => s.points.push(point),
-                None => fraction_series.push(Series {
-                    label,
-                    kind: SeriesKind::Simulation,
-                    color: if what == "diverged" { color } else { color + 4 },
-                    points: vec![point],
-                }),
-            }
-        }
-    }
-    let remedy_axis = format!(
-        "remedy: {}",
-        grid.iter()
-            .take(n_remedies)
-            .enumerate()
-            .map(|(ri, cell)| format!("{} {}", ri + 1, remedy_label(&cell.remedy)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    out.exact("rho_rel_error_max", rho_rel_max);
-    out.exact("rho_max_abs_z", rho_z_max);
-    out.table("cells", table);
-    out.figure(
-        "remedy-grid",
-        FigureSpec {
-            panels: vec![
-                Panel {
-                    title: "Mean-square factor rho and outcomes per cell".into(),
-                    x: Axis::linear(remedy_axis.clone()).with_range(0.5, n_remedies as f64 + 0.5),
-                    y: Axis::linear("regime: 2 noise-driven, 1 curvature-driven")
-                        .with_range(0.55, 2.95),
-                    series: vec![
-                        Series {
-                            label: "rho < 1: settles".into(),
-                            kind: SeriesKind::Simulation,
-                            color: 2,
-                            points: stable_pts,
-                        },
-                        Series {
-                            label: "rho >= 1: grows".into(),
-                            kind: SeriesKind::Simulation,
-                            color: 1,
-                            points: unstable_pts,
-                        },
-                    ],
-                    labels,
-                },
-                Panel {
-                    title: "Fraction of 200 runs (95% Wilson intervals)".into(),
-                    x: Axis::linear(remedy_axis).with_range(0.5, n_remedies as f64 + 0.5),
-                    y: Axis::linear("fraction of runs").with_range(-0.05, 1.5),
-                    series: fraction_series,
-                    labels: Vec::new(),
-                },
-            ],
-        },
-    );
-    out.samples = (grid.len() * runs * p.steps) as u64;
-    Ok(out)
 }
 
+/// The metrics of one cell, suffixed `<regime>_<remedy>`.
+fn cell_metrics(m: &Measured, ci: usize, c: &CellSummary, out: &mut Metrics) {
+    let name = m.grid[ci].name();
+    out.measured(&format!("rho_{name}"), c.rho);
+    out.estimate(&format!("rho_measured_{name}"), c.measured);
+    out.estimate_with_interval(
+        &format!("unstable_fraction_{name}"),
+        c.fraction(c.diverged + c.spiking),
+        c.unstable_ci,
+    );
+    out.estimate_with_interval(
+        &format!("diverged_fraction_{name}"),
+        c.fraction(c.diverged),
+        c.diverged_ci,
+    );
+    out.estimate_with_interval(
+        &format!("spiking_fraction_{name}"),
+        c.fraction(c.spiking),
+        c.spiking_ci,
+    );
+    if let (Some(median), Some(resamples)) = (c.median_loss(), &m.resamples[ci]) {
+        // Median over bounded runs of their final-window median loss, percentile bootstrap.
+        let interval = resamples.ci95(|idx| {
+            let resample: Vec<f64> = idx.iter().map(|&i| c.bounded_medians[i]).collect();
+            sgd_sim::stats::median(&resample)
+        });
+        out.estimate_with_interval(&format!("median_window_loss_{name}"), median, interval);
+    }
+}
+
+/// One row of the cells table.
+fn cell_row(cell: &Cell, c: &CellSummary) -> Vec<claim_spec::outcome::Cell> {
+    let [rlo, rhi] = c.measured.ci95();
+    row![
+        cell.regime,
+        cell.remedy.clone(),
+        cell.eta,
+        cell.batch,
+        cell.clip,
+        c.rho,
+        c.measured.value,
+        rlo,
+        rhi,
+        c.fraction(c.diverged),
+        c.diverged_ci[0],
+        c.diverged_ci[1],
+        c.fraction(c.spiking),
+        c.spiking_ci[0],
+        c.spiking_ci[1],
+        c.fraction(c.diverged + c.spiking),
+        c.unstable_ci[0],
+        c.unstable_ci[1],
+        c.median_loss(),
+        c.bounded_max,
+        c.median_divergence
+    ]
+}
+
+/// The columns of the cells table.
+const CELL_COLUMNS: [&str; 21] = [
+    "regime",
+    "remedy",
+    "eta",
+    "batch",
+    "clip",
+    "rho_exact",
+    "rho_measured",
+    "rho_measured_lo",
+    "rho_measured_hi",
+    "diverged_fraction",
+    "diverged_lo",
+    "diverged_hi",
+    "spiking_fraction",
+    "spiking_lo",
+    "spiking_hi",
+    "unstable_fraction",
+    "unstable_lo",
+    "unstable_hi",
+    "median_window_loss",
+    "max_abs_w_bounded",
+    "median_divergence_step",
+];
+
+impl Experiment for InstabilityRemedies {
+    const KIND: &'static str = "scaling-rules/instability-remedies";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let problem = PerSampleQuadratic::generate(
+            &streams,
+            p.samples,
+            p.curvature_shape,
+            p.curvature_scale,
+            p.label_noise,
+        )?;
+        let grid = cells(&problem, p);
+        let runs = ctx.scaled(p.runs);
+        let outcomes = cancellable_trajectories(
+            &streams,
+            "runs",
+            grid.len() * runs,
+            &ctx.cancel,
+            |k, rng| Ok::<_, ExperimentError>(run_one(&problem, &grid[k / runs], p, rng)),
+        )?;
+        let resamples = (0..grid.len())
+            .map(|ci| {
+                let bounded = outcomes[ci * runs..(ci + 1) * runs]
+                    .iter()
+                    .filter(|o| o.window_median_loss.is_some())
+                    .count();
+                (bounded >= 2).then(|| {
+                    let mut rng = streams.stream("bootstrap", ci as u64);
+                    Resamples::draw(&mut rng, bounded, 400)
+                })
+            })
+            .collect();
+        Ok(Measured {
+            problem,
+            grid,
+            runs,
+            outcomes,
+            resamples,
+            steps: p.steps,
+        })
+    }
+
+    fn metrics(_p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        setup_metrics(m, &mut out);
+        let mut table = Table::new(CELL_COLUMNS);
+        let (mut rho_rel_max, mut rho_z_max) = (0.0f64, 0.0f64);
+        for (ci, cell) in m.grid.iter().enumerate() {
+            let c = CellSummary::new(m, ci);
+            rho_rel_max = rho_rel_max.max((c.measured.value / c.rho - 1.0).abs());
+            // A full batch draws nothing at random: its factor is exact up to rounding, no z.
+            if cell.batch < m.problem.len() {
+                rho_z_max = rho_z_max.max(c.measured.z_score(c.rho).abs());
+            }
+            cell_metrics(m, ci, &c, &mut out);
+            table.push(cell_row(cell, &c));
+        }
+        out.measured("rho_rel_error_max", rho_rel_max);
+        out.measured("rho_max_abs_z", rho_z_max);
+        out.table("cells", table);
+        Ok(out)
+    }
+
+    fn figures(_p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("remedy-grid", remedy_figure(m));
+        Ok(figures)
+    }
+}
+
+/// The grid of regimes by remedies, each cell classed by rho and annotated with its outcomes.
+fn outcome_grid(m: &Measured, summaries: &[CellSummary], remedies: &[String]) -> GridPanel {
+    let n = m.remedies();
+    let cells = (0..2)
+        .map(|r| {
+            summaries[r * n..(r + 1) * n]
+                .iter()
+                .map(|c| GridCell {
+                    class: usize::from(c.rho >= 1.0),
+                    lines: vec![
+                        format!("ρ = {}", short_number(c.rho)),
+                        format!("diverged {:.0}%", 100.0 * c.fraction(c.diverged)),
+                        format!("spiking {:.0}%", 100.0 * c.fraction(c.spiking)),
+                    ],
+                })
+                .collect()
+        })
+        .collect();
+    GridPanel {
+        title: "Mean-square factor ρ and outcomes per cell".into(),
+        row_label: "regime".into(),
+        rows: REGIMES.iter().map(|s| (*s).to_owned()).collect(),
+        column_label: "remedy".into(),
+        columns: remedies.to_vec(),
+        cells,
+        classes: vec!["ρ < 1: settles".into(), "ρ ≥ 1: grows".into()],
+    }
+}
+
+/// The regimes' names in figures, in grid order.
+const REGIMES: [&str; 2] = ["noise-driven", "curvature-driven"];
+
+/// The grid, and the fractions of runs that diverge or spike per remedy.
+fn remedy_figure(m: &Measured) -> FigureData {
+    let n = m.remedies();
+    let remedies: Vec<String> = m.grid[..n]
+        .iter()
+        .map(|c| remedy_label(&c.remedy))
+        .collect();
+    let summaries: Vec<CellSummary> = (0..m.grid.len())
+        .map(|ci| CellSummary::new(m, ci))
+        .collect();
+    let grid = outcome_grid(m, &summaries, &remedies);
+    let mut measured = Vec::new();
+    for (r, regime) in REGIMES.iter().enumerate() {
+        let cells = &summaries[r * n..(r + 1) * n];
+        let diverged = cells
+            .iter()
+            .map(|c| Some(Value::with_ci(c.fraction(c.diverged), c.diverged_ci)))
+            .collect();
+        let spiking = cells
+            .iter()
+            .map(|c| Some(Value::with_ci(c.fraction(c.spiking), c.spiking_ci)))
+            .collect();
+        measured.push(CategorySeries::new(
+            format!("{regime}: diverged"),
+            2 * r,
+            diverged,
+        ));
+        measured.push(CategorySeries::new(
+            format!("{regime}: spiking"),
+            2 * r + 1,
+            spiking,
+        ));
+    }
+    let fractions = CategoriesPanel {
+        title: format!("Fraction of {} runs (95% Wilson intervals)", m.runs),
+        category_label: "remedy".into(),
+        categories: remedies,
+        y: Axis::proportion("fraction of runs"),
+        measured,
+        theory: Vec::new(),
+    };
+    FigureData::stacked(vec![grid.into(), fractions.into()])
+}
+
+/// A remedy's name in figures.
 fn remedy_label(remedy: &str) -> String {
     match remedy {
         "none" => "none".into(),
-        "halve_eta" => "eta/2".into(),
-        "bigger_batch" => "b=N".into(),
+        "halve_eta" => "η/2".into(),
+        "bigger_batch" => "b = N".into(),
         "clip" => "clip".into(),
-        other => other.replace("batch_", "b="),
-    }
-}
-
-/// Three significant digits for figure labels.
-fn short(x: f64) -> String {
-    if x >= 100.0 {
-        format!("{x:.0}")
-    } else if x >= 10.0 {
-        format!("{x:.1}")
-    } else {
-        format!("{x:.2}")
+        other => other.replace("batch_", "b = "),
     }
 }
 
@@ -606,7 +707,10 @@ mod tests {
         let o = run_one(&problem, &cell, &p, &mut Streams::new(1).stream("t", 0));
         let step = o.diverged_at.unwrap() as i32;
         let v0 = (p.start - problem.optimum).abs();
-        assert!(v0 * 1.2f64.powi(step) > 1e6 * 0.99 && v0 * 1.2f64.powi(step - 1) <= 1e6 * 1.01);
+        assert!(
+            v0 * sgd_sim::math::powi(1.2, step) > 1e6 * 0.99
+                && v0 * sgd_sim::math::powi(1.2, step - 1) <= 1e6 * 1.01
+        );
         assert!((o.mean_square_factor - 1.44).abs() < 1e-12);
         // Stable full-batch descent converges to the optimum: no spike, window loss at L_min.
         let cell = Cell {
@@ -637,5 +741,79 @@ mod tests {
             assert!(o.diverged_at.is_none());
             assert!(o.max_abs_w < 1.0 + 50.0 * cell.eta, "{}", o.max_abs_w);
         }
+    }
+
+    /// A hand-made measurement on a five-point problem: two runs per cell, the first diverging in
+    /// the curvature-driven cells, the second spiking in the noise-driven ones.
+    fn hand_made() -> Measured {
+        let problem = PerSampleQuadratic::from_data(
+            &[0.2, 1.5, 0.05, 3.0, 0.9],
+            &[0.1, -0.2, 0.05, 0.0, 0.3],
+        )
+        .unwrap();
+        let p = Params {
+            samples: 5,
+            intermediate_batch: 2,
+            ..Params::default()
+        };
+        let grid = cells(&problem, &p);
+        let mut outcomes = Vec::new();
+        for cell in &grid {
+            let rho = problem.mean_square_factor(cell.eta, cell.batch);
+            let curvature = cell.regime == "curvature";
+            outcomes.push(RunOutcome {
+                diverged_at: curvature.then_some(50),
+                spiked: false,
+                mean_square_factor: rho,
+                window_median_loss: (!curvature).then_some(0.5),
+                max_abs_w: 2.0,
+            });
+            outcomes.push(RunOutcome {
+                diverged_at: None,
+                spiked: !curvature,
+                mean_square_factor: rho,
+                window_median_loss: Some(1.5),
+                max_abs_w: 3.0,
+            });
+        }
+        let mut rng = Streams::new(1).stream("t", 0);
+        let resamples = grid
+            .iter()
+            .map(|c| (c.regime == "noise").then(|| Resamples::draw(&mut rng, 2, 40)))
+            .collect();
+        Measured {
+            problem,
+            grid,
+            runs: 2,
+            outcomes,
+            resamples,
+            steps: 2000,
+        }
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let m = hand_made();
+        let out = InstabilityRemedies::metrics(&Params::default(), &m).unwrap();
+        // Measured factors equal the exact ones: no error, no z.
+        assert_eq!(out.value("rho_rel_error_max"), Some(0.0));
+        assert_eq!(out.value("rho_max_abs_z"), Some(0.0));
+        assert_eq!(out.value("diverged_fraction_curvature_none"), Some(0.5));
+        assert_eq!(out.value("spiking_fraction_noise_clip"), Some(0.5));
+        assert_eq!(out.value("unstable_fraction_noise_none"), Some(0.5));
+        assert_eq!(out.value("median_window_loss_noise_none"), Some(1.0));
+        assert!(!out.values.contains_key("median_window_loss_curvature_none"));
+        assert_eq!(out.tables["cells"].rows.len(), 10);
+        assert_eq!(m.samples(), 10 * 2 * 2000);
+        let figures = InstabilityRemedies::figures(&Params::default(), &m)
+            .unwrap()
+            .into_map();
+        let f = &figures["remedy-grid"];
+        assert_eq!(f.panels.len(), 2);
+        let claim_spec::figure::Panel::Categories(c) = &f.panels[1] else {
+            panic!("fractions are categories")
+        };
+        assert_eq!(c.y.range, Some([0.0, 1.0]));
+        assert_eq!(c.categories.len(), 5);
     }
 }

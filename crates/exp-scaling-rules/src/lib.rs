@@ -21,7 +21,7 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add_legacy("scaling-rules/linear-scaling", linear_scaling::run);
-    registry.add_legacy("scaling-rules/batch-noise-and-memory", batch_tradeoffs::run);
-    registry.add_legacy("scaling-rules/instability-remedies", instability::run);
+    registry.add::<linear_scaling::LinearScaling>();
+    registry.add::<batch_tradeoffs::BatchNoiseAndMemory>();
+    registry.add::<instability::InstabilityRemedies>();
 }

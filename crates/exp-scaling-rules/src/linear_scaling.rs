@@ -18,9 +18,10 @@
 //!   rule (grows like k) and the square-root rule eta_k = sqrt(k) eta (constant).
 
 use crate::nqm_sgd::{CoordinateDynamics, CoupledChain, run_coupled_curves, run_replicas};
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,7 @@ use sgd_sim::math::{ln, powf};
 use sgd_sim::noisy_quadratic::NoisyQuadratic;
 use sgd_sim::parallel::map_indexed;
 use sgd_sim::rng::{Stream, Streams};
-use sgd_sim::stats::{Estimate, mean_estimate, weighted_linear_fit};
+use sgd_sim::stats::{Estimate, mean_estimate, paired_ratio, weighted_linear_fit};
 
 /// Parameters of `scaling-rules/linear-scaling`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -288,12 +289,18 @@ pub fn plan_stationary(
 }
 
 /// The measured stationary quantities of one k.
-struct StationaryResult {
-    loss: Estimate,
-    top_coordinate_loss: Estimate,
-    update_second_moment: Estimate,
-    expected_window_loss: f64,
-    plan: StationaryPlan,
+#[derive(Clone, Debug, PartialEq)]
+pub struct StationaryResult {
+    /// The stationary loss, over replicas.
+    pub loss: Estimate,
+    /// The top coordinate's stationary loss, over replicas.
+    pub top_coordinate_loss: Estimate,
+    /// The mean squared update, over replicas.
+    pub update_second_moment: Estimate,
+    /// The exact expected loss of the measured windows (computed from the plan).
+    pub expected_window_loss: f64,
+    /// The run plan.
+    pub plan: StationaryPlan,
 }
 
 fn stream_index(block: usize, item: usize, width: usize, replica: usize, replicas: usize) -> u64 {
@@ -387,92 +394,191 @@ fn curve_checkpoints(unit: u64, end: u64, points: usize) -> Vec<u64> {
     out
 }
 
-/// The ratio of two paired means, mean(y)/mean(x), with its delta-method SE from the sample
-/// (co)variances of the pairs (Stuart and Ord, Kendall's Advanced Theory of Statistics, 10.5).
-fn paired_ratio(y: &[f64], x: &[f64]) -> Estimate {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let ratio = my / mx;
-    let (mut vxx, mut vyy, mut vxy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        vxx += (a - mx) * (a - mx);
-        vyy += (b - my) * (b - my);
-        vxy += (a - mx) * (b - my);
-    }
-    let denom = n - 1.0;
-    let (vxx, vyy, vxy) = (vxx / denom, vyy / denom, vxy / denom);
-    let var = (vyy - 2.0 * ratio * vxy + ratio * ratio * vxx) / (n * mx * mx);
-    Estimate {
-        value: ratio,
-        se: var.max(0.0).sqrt(),
-        n: x.len(),
+/// The kind `scaling-rules/linear-scaling`.
+#[derive(Debug)]
+pub struct LinearScaling;
+
+/// The update-variance rules: the linear rule eta = k eta_0 and the square-root rule
+/// eta = sqrt(k) eta_0, both with b = k b_0.
+const RULES: [&str; 2] = ["linear", "sqrt"];
+
+/// The step size of rule `rule` (an index into [`RULES`]) at factor k.
+fn rule_eta(p: &Params, rule: usize, k: f64) -> f64 {
+    if rule == 0 {
+        k * p.base_eta
+    } else {
+        k.sqrt() * p.base_eta
     }
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// A diverged (non-finite) average, which the validated ranges exclude.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let model = NoisyQuadratic::harmonic(p.dim);
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The stationary measurements, one per k of `k_values`.
+    pub stationary: Vec<StationaryResult>,
+    /// The curves' checkpoints, in examples.
+    pub checkpoints: Vec<u64>,
+    /// Loss of each curve replica, chain (curve k) and checkpoint: `[replica][chain][checkpoint]`.
+    pub curve_losses: Vec<Vec<Vec<f64>>>,
+    /// The per-step update variance per rule ([`RULES`]) and k, over update replicas.
+    pub updates: Vec<Vec<Estimate>>,
+    /// Steps simulated.
+    pub steps_simulated: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.steps_simulated
+    }
+}
+
+/// The chains of the curves: each curve k's step size and batch.
+fn curve_chains(p: &Params) -> Vec<CoupledChain> {
+    p.curve_k_values
+        .iter()
+        .map(|&k| {
+            let (eta, batch) = p.scaled(k);
+            CoupledChain {
+                eta,
+                batch: batch as u64,
+            }
+        })
+        .collect()
+}
+
+/// Loss against examples for every curve k on common examples: `[replica][chain][checkpoint]`,
+/// summed over coordinates in index order.
+fn measure_curves(
+    p: &Params,
+    model: &NoisyQuadratic,
+    streams: &Streams,
+    checkpoints: &[u64],
+    curve_replicas: usize,
+) -> Vec<Vec<Vec<f64>>> {
     let d = model.dim();
-    let streams = ctx.streams();
-    let replicas = ctx.scaled(p.replicas);
+    let chains = curve_chains(p);
+    let per_coordinate = map_indexed(d, |i| {
+        (0..curve_replicas)
+            .map(|r| {
+                let mut rng = streams.stream("curves", stream_index(0, i, d, r, curve_replicas));
+                run_coupled_curves(
+                    model.curvatures[i],
+                    model.noise[i],
+                    &chains,
+                    1.0,
+                    checkpoints,
+                    &mut rng,
+                )
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut losses = vec![vec![vec![0.0; checkpoints.len()]; chains.len()]; curve_replicas];
+    for (i, reps) in per_coordinate.iter().enumerate() {
+        let half_h = 0.5 * model.curvatures[i];
+        for (r, chains_sq) in reps.iter().enumerate() {
+            for (c, sq) in chains_sq.iter().enumerate() {
+                for (j, s) in sq.iter().enumerate() {
+                    losses[r][c][j] += half_h * s;
+                }
+            }
+        }
+    }
+    losses
+}
+
+/// The per-step update variance of rule `rule` at the k of `k_values`, each over
+/// `update_replicas` replicas of every coordinate.
+fn measure_updates(
+    p: &Params,
+    model: &NoisyQuadratic,
+    streams: &Streams,
+    rule: usize,
+    update_replicas: usize,
+) -> Vec<Estimate> {
+    let d = model.dim();
+    let purpose = if rule == 0 {
+        "update-linear"
+    } else {
+        "update-sqrt"
+    };
+    p.k_values
+        .iter()
+        .enumerate()
+        .map(|(ki, &k)| {
+            let batch = (k * p.base_batch) as f64;
+            let eta = rule_eta(p, rule, k as f64);
+            let per_coordinate = map_indexed(d, |i| {
+                let dynamics =
+                    CoordinateDynamics::new(eta, batch, model.curvatures[i], model.noise[i]);
+                let mut rngs: Vec<Stream> = (0..update_replicas)
+                    .map(|r| streams.stream(purpose, stream_index(ki, i, d, r, update_replicas)))
+                    .collect();
+                run_replicas(dynamics, 0.0, 0, p.update_steps, &mut rngs)
+            });
+            let mut per_replica = vec![0.0; update_replicas];
+            for reps in &per_coordinate {
+                for (r, a) in reps.iter().enumerate() {
+                    per_replica[r] += a.update_noise_square;
+                }
+            }
+            mean_estimate(&per_replica)
+        })
+        .collect()
+}
+
+/// The columns of the stationary table.
+const STATIONARY_COLUMNS: [&str; 21] = [
+    "k",
+    "eta",
+    "batch",
+    "k_eta_h_max",
+    "loss_sim",
+    "loss_sim_lo",
+    "loss_sim_hi",
+    "loss_sim_se",
+    "loss_theory",
+    "expected_window_loss",
+    "z",
+    "planned_rel_se",
+    "steps_total",
+    "top_coordinate_loss_sim",
+    "top_coordinate_loss_lo",
+    "top_coordinate_loss_hi",
+    "top_coordinate_loss_theory",
+    "update_second_moment_sim",
+    "update_second_moment_lo",
+    "update_second_moment_hi",
+    "update_second_moment_theory",
+];
+
+/// The exact stationary loss of the top coordinate at (eta, b).
+fn top_theory(model: &NoisyQuadratic, eta: f64, batch: f64) -> f64 {
+    let top = CoordinateDynamics::new(eta, batch, model.curvatures[0], model.noise[0]);
+    0.5 * model.curvatures[0] * top.stationary_moment()
+}
+
+/// Stationary losses against the exact L_inf(k), and the blow-up of the top coordinate.
+fn stationary_metrics(p: &Params, m: &Measured, model: &NoisyQuadratic, out: &mut Metrics) {
     let h_max = model.max_curvature();
     let base_loss = model.stationary_loss(p.base_eta, p.base_batch as f64);
-    let mut out = Outcome::new();
-    let mut samples = 0u64;
-
-    // 1. Stationary losses under the linear rule.
-    let mut stationary = Table::new([
-        "k",
-        "eta",
-        "batch",
-        "k_eta_h_max",
-        "loss_sim",
-        "loss_sim_lo",
-        "loss_sim_hi",
-        "loss_sim_se",
-        "loss_theory",
-        "expected_window_loss",
-        "z",
-        "planned_rel_se",
-        "steps_total",
-        "top_coordinate_loss_sim",
-        "top_coordinate_loss_lo",
-        "top_coordinate_loss_hi",
-        "top_coordinate_loss_theory",
-        "update_second_moment_sim",
-        "update_second_moment_lo",
-        "update_second_moment_hi",
-        "update_second_moment_theory",
-    ]);
+    let mut table = Table::new(STATIONARY_COLUMNS);
     let (mut max_abs_z, mut max_rel_error, mut max_transient) = (0.0f64, 0.0f64, 0.0f64);
-    let mut ratio_points = Vec::new();
-    let mut top_points = Vec::new();
     let (mut blow_x, mut blow_y, mut blow_sigma) = (Vec::new(), Vec::new(), Vec::new());
-    let mut last_ratio = None;
-    for (ki, &k) in p.k_values.iter().enumerate() {
+    for (&k, res) in p.k_values.iter().zip(&m.stationary) {
         let (eta, batch) = p.scaled(k);
-        let res = run_stationary(&model, &streams, ki, eta, batch, replicas, p)?;
-        samples += res.plan.steps_total;
         let theory = model.stationary_loss(eta, batch);
         let z = res.loss.z_score(theory);
         max_abs_z = max_abs_z.max(z.abs());
         max_rel_error = max_rel_error.max((res.loss.value / theory - 1.0).abs());
         max_transient = max_transient.max((res.expected_window_loss / theory - 1.0).abs());
-        let x = eta * h_max;
-        let top_dynamics = CoordinateDynamics::new(eta, batch, model.curvatures[0], model.noise[0]);
-        let top_theory = 0.5 * model.curvatures[0] * top_dynamics.stationary_moment();
-        let update_theory = 4.0 * eta * theory;
         let [lo, hi] = res.loss.ci95();
         let [tlo, thi] = res.top_coordinate_loss.ci95();
         let [ulo, uhi] = res.update_second_moment.ci95();
-        stationary.push(row![
+        table.push(row![
             k,
             eta,
             batch,
-            x,
+            eta * h_max,
             res.loss.value,
             lo,
             hi,
@@ -485,154 +591,52 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             res.top_coordinate_loss.value,
             tlo,
             thi,
-            top_theory,
+            top_theory(model, eta, batch),
             res.update_second_moment.value,
             ulo,
             uhi,
-            update_theory
+            4.0 * eta * theory
         ]);
-        let ratio = res.loss.scaled(1.0 / base_loss);
-        ratio_points.push(Point::with_interval(k as f64, ratio.value, ratio.ci95()));
-        last_ratio = Some(ratio);
-        top_points.push(Point::with_interval(
-            2.0 - x,
-            res.top_coordinate_loss.value,
-            [tlo, thi],
-        ));
         // Blow-up of the top coordinate: ln L_top = const - ln(2 - k eta h_1), slope -1 exactly.
         blow_x.push(ln(2.0 - eta * model.curvatures[0]));
         blow_y.push(ln(res.top_coordinate_loss.value));
         blow_sigma.push(res.top_coordinate_loss.se / res.top_coordinate_loss.value);
     }
-    out.exact("stationary_loss_rel_error_max", max_rel_error);
-    out.exact("stationary_loss_max_abs_z", max_abs_z);
-    out.exact("stationary_transient_rel_max", max_transient);
-    if let Some(r) = last_ratio {
-        out.estimate("stationary_loss_ratio_at_max_k", r);
+    out.measured("stationary_loss_rel_error_max", max_rel_error);
+    out.measured("stationary_loss_max_abs_z", max_abs_z);
+    out.computed("stationary_transient_rel_max", max_transient);
+    if let Some(last) = m.stationary.last() {
+        out.estimate(
+            "stationary_loss_ratio_at_max_k",
+            last.loss.scaled(1.0 / base_loss),
+        );
     }
     let k_max = *p.k_values.last().unwrap_or(&1);
-    out.exact(
+    out.computed(
         "stationary_loss_ratio_theory_at_max_k",
         model.stationary_loss(p.scaled(k_max).0, p.scaled(k_max).1) / base_loss,
     );
     let blow = weighted_linear_fit(&blow_x, &blow_y, &blow_sigma);
     out.estimate("blowup_slope", blow.slope_estimate());
-    out.exact("blowup_slope_z", (blow.slope + 1.0) / blow.slope_se);
-    out.table("stationary", stationary);
+    out.measured("blowup_slope_z", (blow.slope + 1.0) / blow.slope_se);
+    out.table("stationary", table);
+}
 
-    let k_hi = k_max as f64;
-    // The exact curve runs a little past the largest simulated k, to k eta h_max = 1.97 at most.
-    let k_end = (k_hi * 1.01).min(1.97 / (p.base_eta * h_max)).max(k_hi);
-    let theory_curve: Vec<(f64, f64)> = (0..=300)
-        .map(|j| {
-            let k = powf(k_end, j as f64 / 300.0);
-            let (eta, batch) = (k * p.base_eta, k * p.base_batch as f64);
-            (k, model.stationary_loss(eta, batch) / base_loss)
-        })
-        .collect();
-    let (gap_lo, gap_hi) = (2.0 - k_hi * p.base_eta * h_max, 2.0 - p.base_eta * h_max);
-    let top_theory_curve: Vec<(f64, f64)> = (0..=100)
-        .map(|j| {
-            let gap = gap_lo * powf(gap_hi / gap_lo, j as f64 / 100.0);
-            let eta = (2.0 - gap) / model.curvatures[0];
-            let batch = eta / p.base_eta * p.base_batch as f64;
-            let top = CoordinateDynamics::new(eta, batch, model.curvatures[0], model.noise[0]);
-            (gap, 0.5 * model.curvatures[0] * top.stationary_moment())
-        })
-        .collect();
-    out.figure(
-        "stationary-loss",
-        FigureSpec {
-            panels: vec![
-                Panel {
-                    title: "Stationary loss under linear scaling".into(),
-                    x: Axis::log("k (eta = k eta_0, b = k b_0)"),
-                    y: Axis::log("L_inf(k) / L_inf(1)"),
-                    series: vec![
-                        Series::from_xy("exact L_inf(k)", SeriesKind::Theory, 0, theory_curve),
-                        Series {
-                            label: "simulated (95% CI)".into(),
-                            kind: SeriesKind::Simulation,
-                            color: 1,
-                            points: ratio_points,
-                        },
-                    ],
-                    labels: Vec::new(),
-                },
-                Panel {
-                    title: "Blow-up: the top coordinate".into(),
-                    x: Axis::log("2 - k eta_0 h_max"),
-                    y: Axis::log("stationary loss of coordinate 1").with_range(
-                        0.5 * top_points
-                            .iter()
-                            .map(|pt| pt.y)
-                            .fold(f64::INFINITY, f64::min),
-                        20.0 * top_points.iter().map(|pt| pt.y).fold(0.0, f64::max),
-                    ),
-                    series: vec![
-                        Series::from_xy(
-                            "(eta_0/2b_0) c_1/(2 - k eta_0 h_1)",
-                            SeriesKind::Theory,
-                            0,
-                            top_theory_curve,
-                        ),
-                        Series {
-                            label: "simulated (95% CI)".into(),
-                            kind: SeriesKind::Simulation,
-                            color: 1,
-                            points: top_points,
-                        },
-                    ],
-                    labels: Vec::new(),
-                },
-            ],
-        },
-    );
+/// The exact expected loss of curve chain `chain` after `examples` examples.
+fn curve_theory(model: &NoisyQuadratic, chain: &CoupledChain, examples: f64) -> f64 {
+    model.expected_loss(chain.eta, chain.batch as f64, examples / chain.batch as f64)
+}
 
-    // 2. Loss versus examples, all curve k on common examples.
-    let unit = p.curve_example_unit();
-    let checkpoints = curve_checkpoints(unit, p.curve_examples, p.curve_points);
-    let chains: Vec<CoupledChain> = p
-        .curve_k_values
-        .iter()
-        .map(|&k| {
-            let (eta, batch) = p.scaled(k);
-            CoupledChain {
-                eta,
-                batch: batch as u64,
-            }
-        })
-        .collect();
-    let curve_replicas = ctx.scaled(p.curve_replicas);
-    // Per coordinate: per replica, per chain, the squares at the checkpoints.
-    let per_coordinate = map_indexed(d, |i| {
-        (0..curve_replicas)
-            .map(|r| {
-                let mut rng = streams.stream("curves", stream_index(0, i, d, r, curve_replicas));
-                run_coupled_curves(
-                    model.curvatures[i],
-                    model.noise[i],
-                    &chains,
-                    1.0,
-                    &checkpoints,
-                    &mut rng,
-                )
-            })
-            .collect::<Vec<_>>()
-    });
-    samples += curve_replicas as u64 * d as u64 * p.curve_examples;
-    // losses[r][chain][checkpoint], summed over coordinates in index order.
-    let mut losses = vec![vec![vec![0.0; checkpoints.len()]; chains.len()]; curve_replicas];
-    for (i, reps) in per_coordinate.iter().enumerate() {
-        let half_h = 0.5 * model.curvatures[i];
-        for (r, chains_sq) in reps.iter().enumerate() {
-            for (c, sq) in chains_sq.iter().enumerate() {
-                for (j, s) in sq.iter().enumerate() {
-                    losses[r][c][j] += half_h * s;
-                }
-            }
-        }
-    }
+/// One curve point: the loss estimate and the paired ratio to the k = 1 curve.
+fn curve_point(m: &Measured, c: usize, j: usize) -> (Estimate, Estimate) {
+    let values: Vec<f64> = m.curve_losses.iter().map(|l| l[c][j]).collect();
+    let reference: Vec<f64> = m.curve_losses.iter().map(|l| l[0][j]).collect();
+    (mean_estimate(&values), paired_ratio(&values, &reference))
+}
+
+/// Loss against examples: agreement with the closed form and the paired ratios to k = 1.
+fn curve_metrics(p: &Params, m: &Measured, model: &NoisyQuadratic, out: &mut Metrics) {
+    let chains = curve_chains(p);
     let mut curves = Table::new([
         "k",
         "examples",
@@ -649,38 +653,24 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
     ]);
     let (mut max_dev, mut max_dev_theory, mut curve_z, mut max_ratio_se) =
         (0.0f64, 0.0f64, 0.0f64, 0.0f64);
-    let mut loss_series = Vec::new();
-    let mut ratio_series = Vec::new();
     for (c, chain) in chains.iter().enumerate() {
-        let k = p.curve_k_values[c];
-        let mut sim_pts = Vec::new();
-        let mut ratio_pts = Vec::new();
-        for (j, &e) in checkpoints.iter().enumerate() {
-            let steps = e / chain.batch;
-            let values: Vec<f64> = losses.iter().map(|l| l[c][j]).collect();
-            let reference: Vec<f64> = losses.iter().map(|l| l[0][j]).collect();
-            let est = mean_estimate(&values);
-            let theory = model.expected_loss(chain.eta, chain.batch as f64, steps as f64);
-            let theory_ref = model.expected_loss(
-                chains[0].eta,
-                chains[0].batch as f64,
-                (e / chains[0].batch) as f64,
-            );
+        for (j, &e) in m.checkpoints.iter().enumerate() {
+            let (est, ratio) = curve_point(m, c, j);
+            let theory = curve_theory(model, chain, e as f64);
+            let theory_ref = curve_theory(model, &chains[0], e as f64);
             let z = est.z_score(theory);
             curve_z = curve_z.max(z.abs());
-            let ratio = paired_ratio(&values, &reference);
             let [lo, hi] = est.ci95();
             let ratio_ci = if c == 0 { [1.0, 1.0] } else { ratio.ci95() };
             if c > 0 {
                 max_dev = max_dev.max((ratio.value - 1.0).abs());
                 max_dev_theory = max_dev_theory.max((theory / theory_ref - 1.0).abs());
                 max_ratio_se = max_ratio_se.max(ratio.se);
-                ratio_pts.push(Point::with_interval(e as f64, ratio.value, ratio_ci));
             }
             curves.push(row![
-                k,
+                p.curve_k_values[c],
                 e,
-                steps,
+                e / chain.batch,
                 est.value,
                 lo,
                 hi,
@@ -691,96 +681,18 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
                 ratio_ci[1],
                 theory / theory_ref
             ]);
-            sim_pts.push(Point::with_interval(e as f64, est.value, [lo, hi]));
-        }
-        let theory_line: Vec<(f64, f64)> = (0..=200)
-            .map(|j| {
-                let e = unit as f64 * powf(p.curve_examples as f64 / unit as f64, j as f64 / 200.0);
-                (
-                    e,
-                    model.expected_loss(chain.eta, chain.batch as f64, e / chain.batch as f64),
-                )
-            })
-            .collect();
-        loss_series.push(Series::from_xy(
-            String::new(),
-            SeriesKind::Theory,
-            c,
-            theory_line.clone(),
-        ));
-        loss_series.push(Series {
-            label: format!("k = {k}"),
-            kind: SeriesKind::Simulation,
-            color: c,
-            points: sim_pts,
-        });
-        if c > 0 {
-            let reference_line: Vec<(f64, f64)> = theory_line
-                .iter()
-                .map(|&(e, l)| {
-                    (
-                        e,
-                        l / model.expected_loss(
-                            chains[0].eta,
-                            chains[0].batch as f64,
-                            e / chains[0].batch as f64,
-                        ),
-                    )
-                })
-                .collect();
-            ratio_series.push(Series::from_xy(
-                String::new(),
-                SeriesKind::Theory,
-                c,
-                reference_line,
-            ));
-            ratio_series.push(Series {
-                label: format!("k = {k}"),
-                kind: SeriesKind::Simulation,
-                color: c,
-                points: ratio_pts,
-            });
         }
     }
-    let band = |y: f64| {
-        Series::from_xy(
-            String::new(),
-            SeriesKind::Guide,
-            6,
-            [(unit as f64, y), (p.curve_examples as f64, y)],
-        )
-    };
-    ratio_series.push(band(0.95));
-    ratio_series.push(band(1.05));
-    out.exact("curves_max_rel_deviation", max_dev);
-    out.exact("curves_max_rel_deviation_theory", max_dev_theory);
-    out.exact("curves_ratio_se_max", max_ratio_se);
-    out.exact("curves_max_abs_z", curve_z);
+    out.measured("curves_max_rel_deviation", max_dev);
+    out.computed("curves_max_rel_deviation_theory", max_dev_theory);
+    out.measured("curves_ratio_se_max", max_ratio_se);
+    out.measured("curves_max_abs_z", curve_z);
     out.table("curves", curves);
-    out.figure(
-        "loss-vs-examples",
-        FigureSpec {
-            panels: vec![
-                Panel {
-                    title: "Loss against examples seen".into(),
-                    x: Axis::log("examples"),
-                    y: Axis::log("expected loss"),
-                    series: loss_series,
-                    labels: Vec::new(),
-                },
-                Panel {
-                    title: "Ratio to the k = 1 curve (5% band dashed)".into(),
-                    x: Axis::log("examples"),
-                    y: Axis::linear("L_k / L_1 at equal examples").with_range(0.94, 1.06),
-                    series: ratio_series,
-                    labels: Vec::new(),
-                },
-            ],
-        },
-    );
+}
 
-    // 3. Per-step update variance under the linear and the square-root rule.
-    let mut update_table = Table::new([
+/// The per-step update variance under both rules: log-log slopes against k, exactly 1 and 0.
+fn update_metrics(p: &Params, m: &Measured, model: &NoisyQuadratic, out: &mut Metrics) {
+    let mut table = Table::new([
         "rule",
         "k",
         "eta",
@@ -790,53 +702,18 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "variance_hi",
         "variance_theory",
     ]);
-    let update_replicas = ctx.scaled(p.update_replicas);
     let trace_noise: f64 = model.noise.iter().sum();
-    let mut update_series = Vec::new();
-    for (ri, rule) in ["linear", "sqrt"].iter().enumerate() {
+    for (ri, rule) in RULES.iter().enumerate() {
         let (mut xs, mut ys, mut sig) = (Vec::new(), Vec::new(), Vec::new());
-        let mut pts = Vec::new();
-        let mut theory_pts = Vec::new();
-        for (ki, &k) in p.k_values.iter().enumerate() {
+        for (&k, est) in p.k_values.iter().zip(&m.updates[ri]) {
             let batch = (k * p.base_batch) as f64;
-            let eta = if ri == 0 {
-                k as f64 * p.base_eta
-            } else {
-                (k as f64).sqrt() * p.base_eta
-            };
-            let per_coordinate = map_indexed(d, |i| {
-                let dynamics =
-                    CoordinateDynamics::new(eta, batch, model.curvatures[i], model.noise[i]);
-                let mut rngs: Vec<Stream> = (0..update_replicas)
-                    .map(|r| {
-                        streams.stream(
-                            if ri == 0 {
-                                "update-linear"
-                            } else {
-                                "update-sqrt"
-                            },
-                            stream_index(ki, i, d, r, update_replicas),
-                        )
-                    })
-                    .collect();
-                run_replicas(dynamics, 0.0, 0, p.update_steps, &mut rngs)
-            });
-            samples += (d * update_replicas) as u64 * p.update_steps;
-            let mut per_replica = vec![0.0; update_replicas];
-            for reps in &per_coordinate {
-                for (r, a) in reps.iter().enumerate() {
-                    per_replica[r] += a.update_noise_square;
-                }
-            }
-            let est = mean_estimate(&per_replica);
-            let theory = eta * eta * trace_noise / batch;
+            let eta = rule_eta(p, ri, k as f64);
             let [lo, hi] = est.ci95();
-            update_table.push(row![*rule, k, eta, batch, est.value, lo, hi, theory]);
+            let theory = eta * eta * trace_noise / batch;
+            table.push(row![*rule, k, eta, batch, est.value, lo, hi, theory]);
             xs.push(ln(k as f64));
             ys.push(ln(est.value));
             sig.push(est.se / est.value);
-            pts.push(Point::with_interval(k as f64, est.value, [lo, hi]));
-            theory_pts.push((k as f64, theory));
         }
         let fit = weighted_linear_fit(&xs, &ys, &sig);
         let exact_slope = if ri == 0 { 1.0 } else { 0.0 };
@@ -844,89 +721,226 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
             &format!("update_variance_slope_{rule}"),
             fit.slope_estimate(),
         );
-        out.exact(
+        out.measured(
             &format!("update_variance_slope_{rule}_z"),
             (fit.slope - exact_slope) / fit.slope_se,
         );
-        let label = if ri == 0 {
-            "linear: eta = k eta_0"
-        } else {
-            "square root: eta = sqrt(k) eta_0"
-        };
-        update_series.push(Series::from_xy(
-            String::new(),
-            SeriesKind::Theory,
-            ri,
-            theory_pts,
-        ));
-        update_series.push(Series {
-            label: label.into(),
-            kind: SeriesKind::Simulation,
-            color: ri,
-            points: pts,
-        });
     }
-    let v_all = update_table.column("variance_sim").unwrap_or_default();
-    let v_min = v_all
-        .iter()
-        .flatten()
-        .copied()
-        .fold(f64::INFINITY, f64::min);
-    let v_max = v_all.iter().flatten().copied().fold(0.0, f64::max);
-    out.table("update_variance", update_table);
-    out.figure(
-        "update-variance",
-        FigureSpec {
-            panels: vec![Panel {
-                title: "Per-step update variance, b = k b_0".into(),
-                x: Axis::log("k"),
-                y: Axis::log("E ||dw - E[dw | w]||^2").with_range(0.5 * v_min, 12.0 * v_max),
-                series: update_series,
-                labels: Vec::new(),
-            }],
-        },
+    out.table("update_variance", table);
+}
+
+impl Experiment for LinearScaling {
+    const KIND: &'static str = "scaling-rules/linear-scaling";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let model = NoisyQuadratic::harmonic(p.dim);
+        let streams = ctx.streams();
+        let replicas = ctx.scaled(p.replicas);
+        let mut steps_simulated = 0u64;
+        let mut stationary = Vec::with_capacity(p.k_values.len());
+        for (ki, &k) in p.k_values.iter().enumerate() {
+            ctx.check_cancelled()?;
+            let (eta, batch) = p.scaled(k);
+            let res = run_stationary(&model, &streams, ki, eta, batch, replicas, p)?;
+            steps_simulated += res.plan.steps_total;
+            stationary.push(res);
+        }
+        ctx.check_cancelled()?;
+        let checkpoints =
+            curve_checkpoints(p.curve_example_unit(), p.curve_examples, p.curve_points);
+        let curve_replicas = ctx.scaled(p.curve_replicas);
+        let curve_losses = measure_curves(p, &model, &streams, &checkpoints, curve_replicas);
+        steps_simulated += curve_replicas as u64 * model.dim() as u64 * p.curve_examples;
+        let update_replicas = ctx.scaled(p.update_replicas);
+        let mut updates = Vec::with_capacity(RULES.len());
+        for rule in 0..RULES.len() {
+            ctx.check_cancelled()?;
+            updates.push(measure_updates(p, &model, &streams, rule, update_replicas));
+            steps_simulated +=
+                (model.dim() * update_replicas) as u64 * p.update_steps * p.k_values.len() as u64;
+        }
+        Ok(Measured {
+            stationary,
+            checkpoints,
+            curve_losses,
+            updates,
+            steps_simulated,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let model = NoisyQuadratic::harmonic(p.dim);
+        let mut out = Metrics::new();
+        stationary_metrics(p, m, &model, &mut out);
+        curve_metrics(p, m, &model, &mut out);
+        update_metrics(p, m, &model, &mut out);
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let model = NoisyQuadratic::harmonic(p.dim);
+        let mut figures = Figures::new();
+        figures.add("stationary-loss", stationary_figure(p, m, &model));
+        figures.add("loss-vs-examples", curves_figure(p, m, &model));
+        figures.add("update-variance", update_figure(p, m, &model));
+        Ok(figures)
+    }
+}
+
+/// Stationary loss relative to k = 1 against the exact L_inf(k), and the top coordinate's
+/// blow-up against 2 - k eta_0 h_max.
+fn stationary_figure(p: &Params, m: &Measured, model: &NoisyQuadratic) -> FigureData {
+    let h_max = model.max_curvature();
+    let base_loss = model.stationary_loss(p.base_eta, p.base_batch as f64);
+    let k_hi = *p.k_values.last().unwrap_or(&1) as f64;
+    // The exact curve runs a little past the largest simulated k, to k eta h_max = 1.97 at most.
+    let k_end = (k_hi * 1.01).min(1.97 / (p.base_eta * h_max)).max(k_hi);
+    let theory_curve: Vec<(f64, f64)> = (0..=300)
+        .map(|j| {
+            let k = powf(k_end, j as f64 / 300.0);
+            let (eta, batch) = (k * p.base_eta, k * p.base_batch as f64);
+            (k, model.stationary_loss(eta, batch) / base_loss)
+        })
+        .collect();
+    let (gap_lo, gap_hi) = (2.0 - k_hi * p.base_eta * h_max, 2.0 - p.base_eta * h_max);
+    let top_theory_curve: Vec<(f64, f64)> = (0..=100)
+        .map(|j| {
+            let gap = gap_lo * powf(gap_hi / gap_lo, j as f64 / 100.0);
+            let eta = (2.0 - gap) / model.curvatures[0];
+            let batch = eta / p.base_eta * p.base_batch as f64;
+            (gap, top_theory(model, eta, batch))
+        })
+        .collect();
+    let mut ratio_points = Vec::new();
+    let mut top_points = Vec::new();
+    for (&k, res) in p.k_values.iter().zip(&m.stationary) {
+        let ratio = res.loss.scaled(1.0 / base_loss);
+        ratio_points.push(MeasuredPoint::with_ci(k as f64, ratio.value, ratio.ci95()));
+        let x = p.scaled(k).0 * h_max;
+        let top = res.top_coordinate_loss;
+        top_points.push(MeasuredPoint::with_ci(2.0 - x, top.value, top.ci95()));
+    }
+    let left = CurvesPanel::new(
+        "Stationary loss under linear scaling",
+        Axis::log("k (η = kη₀, b = kb₀)"),
+        Axis::log("L∞(k) / L∞(1)"),
+    )
+    .theory(Line::new("exact L∞(k)", 0, theory_curve))
+    .measured(Points::new("simulated (95% interval)", 0, ratio_points));
+    let right = CurvesPanel::new(
+        "Blow-up: the top coordinate",
+        Axis::log("2 − kη₀h_max"),
+        Axis::log("stationary loss of coordinate 1"),
+    )
+    .theory(Line::new("(η₀/2b₀) c₁/(2 − kη₀h₁)", 1, top_theory_curve))
+    .measured(Points::new("simulated (95% interval)", 1, top_points));
+    FigureData::stacked(vec![left.into(), right.into()])
+}
+
+/// Loss against examples for the curve k, and each curve over the k = 1 curve.
+fn curves_figure(p: &Params, m: &Measured, model: &NoisyQuadratic) -> FigureData {
+    let chains = curve_chains(p);
+    let unit = p.curve_example_unit() as f64;
+    let end = p.curve_examples as f64;
+    let mut loss = CurvesPanel::new(
+        "Loss against examples seen",
+        Axis::log("examples"),
+        Axis::log("expected loss"),
     );
-    out.samples = samples;
-    Ok(out)
+    let mut ratio = CurvesPanel::new(
+        "Ratio to the k = 1 curve",
+        Axis::log("examples"),
+        Axis::linear("L_k / L_1 at equal examples").with_range(0.94, 1.06),
+    );
+    for (c, chain) in chains.iter().enumerate() {
+        let k = p.curve_k_values[c];
+        let grid: Vec<f64> = (0..=200)
+            .map(|j| unit * powf(end / unit, j as f64 / 200.0))
+            .collect();
+        loss = loss.theory(Line::new(
+            "",
+            c,
+            grid.iter().map(|&e| (e, curve_theory(model, chain, e))),
+        ));
+        let points: Vec<(Estimate, Estimate)> = (0..m.checkpoints.len())
+            .map(|j| curve_point(m, c, j))
+            .collect();
+        loss = loss.measured(Points::new(
+            format!("k = {k}"),
+            c,
+            m.checkpoints
+                .iter()
+                .zip(&points)
+                .map(|(&e, (est, _))| MeasuredPoint::with_ci(e as f64, est.value, est.ci95()))
+                .collect(),
+        ));
+        if c > 0 {
+            ratio = ratio
+                .theory(Line::new(
+                    "",
+                    c,
+                    grid.iter().map(|&e| {
+                        (
+                            e,
+                            curve_theory(model, chain, e) / curve_theory(model, &chains[0], e),
+                        )
+                    }),
+                ))
+                .measured(Points::new(
+                    format!("k = {k}"),
+                    c,
+                    m.checkpoints
+                        .iter()
+                        .zip(&points)
+                        .map(|(&e, (_, r))| MeasuredPoint::with_ci(e as f64, r.value, r.ci95()))
+                        .collect(),
+                ));
+        }
+    }
+    let band = chains.len();
+    ratio = ratio
+        .guide(Line::new("±5%", band, [(unit, 0.95), (end, 0.95)]))
+        .guide(Line::new("", band, [(unit, 1.05), (end, 1.05)]));
+    FigureData::stacked(vec![loss.into(), ratio.into()])
+}
+
+/// The per-step update variance against k under both rules, with (eta_k)^2 tr(C)/b_k.
+fn update_figure(p: &Params, m: &Measured, model: &NoisyQuadratic) -> FigureData {
+    let trace_noise: f64 = model.noise.iter().sum();
+    let k_lo = *p.k_values.first().unwrap_or(&1) as f64;
+    let k_hi = *p.k_values.last().unwrap_or(&1) as f64;
+    let mut panel = CurvesPanel::new(
+        "Per-step update variance, b = kb₀",
+        Axis::log("k"),
+        Axis::log("E‖Δw − E[Δw | w]‖²"),
+    );
+    for (ri, label) in ["linear: η = kη₀", "square root: η = √k η₀"]
+        .iter()
+        .enumerate()
+    {
+        let theory = (0..=100).map(|j| {
+            let k = k_lo * powf(k_hi / k_lo, j as f64 / 100.0);
+            let eta = rule_eta(p, ri, k);
+            (k, eta * eta * trace_noise / (k * p.base_batch as f64))
+        });
+        let points = p
+            .k_values
+            .iter()
+            .zip(&m.updates[ri])
+            .map(|(&k, e)| MeasuredPoint::with_ci(k as f64, e.value, e.ci95()))
+            .collect();
+        panel = panel
+            .theory(Line::new("", ri, theory))
+            .measured(Points::new(*label, ri, points));
+    }
+    FigureData::single(panel)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paired_ratio_of_identical_samples_is_one_with_zero_se() {
-        let x = [1.0, 2.0, 3.5, 0.7];
-        let r = paired_ratio(&x, &x);
-        assert!((r.value - 1.0).abs() < 1e-15 && r.se < 1e-12);
-    }
-
-    #[test]
-    fn paired_ratio_se_matches_monte_carlo() {
-        // y = 1.1 x + noise with x, noise independent; the delta-method SE of mean(y)/mean(x) over
-        // n = 400 pairs against the spread of 2000 independent ratio estimates: within 10% (the
-        // spread itself has relative SE 1/sqrt(2 * 2000) = 1.6%; the delta method is first order).
-        let streams = Streams::new(3);
-        let mut rng = streams.stream("t", 0);
-        let draw = |rng: &mut Stream| {
-            let x: Vec<f64> = (0..400)
-                .map(|_| 2.0 + sgd_sim::rng::standard_normal(rng))
-                .collect();
-            let y: Vec<f64> = x
-                .iter()
-                .map(|a| 1.1 * a + 0.5 * sgd_sim::rng::standard_normal(rng))
-                .collect();
-            paired_ratio(&y, &x)
-        };
-        let estimates: Vec<Estimate> = (0..2000).map(|_| draw(&mut rng)).collect();
-        let values: Vec<f64> = estimates.iter().map(|e| e.value).collect();
-        let spread = sgd_sim::stats::sample_variance(&values).sqrt();
-        let mean_se = estimates.iter().map(|e| e.se).sum::<f64>() / 2000.0;
-        assert!(
-            (mean_se / spread - 1.0).abs() < 0.1,
-            "{mean_se} vs {spread}"
-        );
-    }
 
     #[test]
     fn plan_meets_its_target_and_covers_every_coordinate() {
@@ -975,5 +989,112 @@ mod tests {
             ..Params::default()
         };
         assert_eq!(p.validate().unwrap_err().key, "curve_k_values");
+    }
+
+    /// Small parameters: d = 20, k = 1, 2, 4, 8, curves for k = 1, 2.
+    fn small_params() -> Params {
+        Params {
+            dim: 20,
+            base_eta: 0.1,
+            k_values: vec![1, 2, 4, 8],
+            curve_k_values: vec![1, 2],
+            curve_examples: 40,
+            curve_points: 4,
+            ..Params::default()
+        }
+    }
+
+    /// A hand-made measurement: every estimate exactly at its theory, with a 1% SE.
+    fn hand_made(p: &Params) -> Measured {
+        let model = NoisyQuadratic::harmonic(p.dim);
+        let exact = |v: f64| Estimate {
+            value: v,
+            se: 0.01 * v,
+            n: 64,
+        };
+        let stationary = p
+            .k_values
+            .iter()
+            .map(|&k| {
+                let (eta, batch) = p.scaled(k);
+                let loss = model.stationary_loss(eta, batch);
+                StationaryResult {
+                    loss: exact(loss),
+                    top_coordinate_loss: exact(top_theory(&model, eta, batch)),
+                    update_second_moment: exact(4.0 * eta * loss),
+                    expected_window_loss: loss,
+                    plan: plan_stationary(&model, eta, batch, 8, 0.05, 4, 1e-4),
+                }
+            })
+            .collect();
+        let checkpoints = curve_checkpoints(p.curve_example_unit(), p.curve_examples, 4);
+        let chains = curve_chains(p);
+        // Two replicas, 1% above and below the closed form, the same for every chain.
+        let curve_losses = [1.01, 0.99]
+            .iter()
+            .map(|f| {
+                chains
+                    .iter()
+                    .map(|c| {
+                        checkpoints
+                            .iter()
+                            .map(|&e| f * curve_theory(&model, c, e as f64))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let trace: f64 = model.noise.iter().sum();
+        let updates = (0..2)
+            .map(|rule| {
+                p.k_values
+                    .iter()
+                    .map(|&k| {
+                        let eta = rule_eta(p, rule, k as f64);
+                        exact(eta * eta * trace / k as f64)
+                    })
+                    .collect()
+            })
+            .collect();
+        Measured {
+            stationary,
+            checkpoints,
+            curve_losses,
+            updates,
+            steps_simulated: 1000,
+        }
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let p = small_params();
+        let m = hand_made(&p);
+        let out = LinearScaling::metrics(&p, &m).unwrap();
+        let near = |name: &str, want: f64| {
+            let v = out.value(name).unwrap();
+            assert!((v - want).abs() < 1e-9, "{name}: {v} vs {want}");
+        };
+        near("stationary_loss_max_abs_z", 0.0);
+        near("stationary_loss_rel_error_max", 0.0);
+        near("blowup_slope", -1.0);
+        near("update_variance_slope_linear", 1.0);
+        near("update_variance_slope_sqrt", 0.0);
+        near("update_variance_slope_linear_z", 0.0);
+        // The replicas' 1% offsets are common to both chains: the paired ratio is the closed
+        // form's ratio exactly.
+        near(
+            "curves_max_rel_deviation",
+            out.value("curves_max_rel_deviation_theory").unwrap(),
+        );
+        assert_eq!(out.tables["stationary"].rows.len(), 4);
+        assert_eq!(out.tables["update_variance"].rows.len(), 8);
+        assert_eq!(
+            out.values["stationary_transient_rel_max"].basis,
+            claim_spec::Basis::Computed
+        );
+        let figures = LinearScaling::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["stationary-loss"].panels.len(), 2);
+        assert_eq!(figures["loss-vs-examples"].panels.len(), 2);
+        assert_eq!(figures["update-variance"].panels.len(), 1);
     }
 }

@@ -277,7 +277,7 @@ mod tests {
             let burn = d.burn_in(1e-4);
             let m0 = d.small_step_variance();
             let m_inf = d.stationary_moment();
-            let after = m_inf + (m0 - m_inf) * d.contraction().powi(burn as i32);
+            let after = m_inf + (m0 - m_inf) * sgd_sim::math::powi(d.contraction(), burn as i32);
             assert!(
                 (after / m_inf - 1.0).abs() <= 1e-4 + 1e-15,
                 "eta {eta}: burn {burn}"

@@ -224,7 +224,10 @@ mod tests {
                 .curvatures
                 .iter()
                 .zip(labels)
-                .map(|(a, y)| (a.sqrt() * w - y).powi(2))
+                .map(|(a, y)| {
+                    let r = a.sqrt() * w - y;
+                    r * r
+                })
                 .sum::<f64>()
                 / 10.0;
             assert!((p.loss(w) - direct).abs() < 1e-13 * direct.max(1.0));
@@ -243,12 +246,14 @@ mod tests {
         for i in 0..5 {
             for j in i + 1..5 {
                 let ab = (p.curvatures[i] + p.curvatures[j]) / 2.0;
-                total += (1.0 - eta * ab).powi(2);
+                let f = 1.0 - eta * ab;
+                total += f * f;
             }
         }
         assert!((total / 10.0 - p.mean_square_factor(eta, 2)).abs() < 1e-14);
         // Full batch: the factor of gradient descent, (1 - eta abar)^2.
-        let gd = (1.0 - eta * p.mean_curvature).powi(2);
+        let f = 1.0 - eta * p.mean_curvature;
+        let gd = f * f;
         assert!((p.mean_square_factor(eta, 5) - gd).abs() < 1e-15);
     }
 
@@ -267,7 +272,8 @@ mod tests {
                 let ab = (p.curvatures[i] + p.curvatures[j]) / 2.0;
                 let xy = (p.input_label[i] + p.input_label[j]) / 2.0;
                 let w_next = w - eta * (ab * w - xy);
-                direct += (w_next - p.optimum).powi(2) / 10.0;
+                let v_next = w_next - p.optimum;
+                direct += v_next * v_next / 10.0;
                 let z = xy - ab * p.optimum;
                 cross += (1.0 - eta * ab) * z / 10.0;
                 drive += z * z / 10.0;

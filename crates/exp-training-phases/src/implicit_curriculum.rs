@@ -9,13 +9,14 @@
 use crate::deep_linear::{
     Task, crossing_time, half_time_formula, half_time_of_map, logistic_strength,
 };
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sgd_sim::parallel::try_trajectories;
+use sgd_sim::parallel::cancellable_trajectories;
 use sgd_sim::stats::{Z95, mean_estimate, wilson_interval};
 
 /// Parameters of `training-phases/implicit-curriculum`.
@@ -107,77 +108,148 @@ fn learning_order(half_times: &[f64]) -> Vec<usize> {
     order
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid sizes, a diverged run, or a mode that is not learned within the steps.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let task = Task::new(
-        p.dim,
-        p.samples,
-        &p.singular_values,
-        &mut streams.stream("task", 0),
-    )?;
-    let (eta, u0) = (p.step_size, p.initial_strength);
-    let modes = p.singular_values.len();
-    let not_learned = |k: usize, who: &str| {
-        ExperimentError::InvalidParams(format!(
-            "mode {} (s = {}) does not reach half strength within {} steps ({who}); raise `steps`",
-            k + 1,
-            p.singular_values[k],
-            p.steps
-        ))
-    };
+/// The kind `training-phases/implicit-curriculum`.
+#[derive(Debug)]
+pub struct ImplicitCurriculum;
 
-    let gd = task.train(u0, eta, p.steps, None, &mut streams.stream("unused", 0))?;
-    let mut gd_half = Vec::with_capacity(modes);
-    for (k, &s) in p.singular_values.iter().enumerate() {
-        gd_half.push(crossing_time(&gd[k], s / 2.0).ok_or_else(|| not_learned(k, "GD"))?);
+/// What the measure step produced: the strength curves of gradient descent and of every SGD run,
+/// and their half-learning times.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Full-batch gradient descent: u_k at every step, per mode.
+    pub gd: Vec<Vec<f64>>,
+    /// Its half-learning time per mode.
+    pub gd_half: Vec<f64>,
+    /// The exact scalar map's half-learning time per mode (computed).
+    pub map_half: Vec<f64>,
+    /// SGD runs: u_k at every step, per run and mode.
+    pub sgd: Vec<Vec<Vec<f64>>>,
+    /// SGD half-learning times, per mode and run.
+    pub sgd_half: Vec<Vec<f64>>,
+    /// Random samples drawn.
+    pub samples: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.samples
     }
+}
+
+/// The error of a mode that never reaches half strength.
+fn not_learned(p: &Params, k: usize, who: &str) -> ExperimentError {
+    ExperimentError::InvalidParams(format!(
+        "mode {} (s = {}) does not reach half strength within {} steps ({who}); raise `steps`",
+        k + 1,
+        p.singular_values[k],
+        p.steps
+    ))
+}
+
+/// The half-learning time of every mode of one run.
+fn half_times(p: &Params, curves: &[Vec<f64>], who: &str) -> Result<Vec<f64>, ExperimentError> {
+    p.singular_values
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| crossing_time(&curves[k], s / 2.0).ok_or_else(|| not_learned(p, k, who)))
+        .collect()
+}
+
+impl Experiment for ImplicitCurriculum {
+    const KIND: &'static str = "training-phases/implicit-curriculum";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let task = Task::new(
+            p.dim,
+            p.samples,
+            &p.singular_values,
+            &mut streams.stream("task", 0),
+        )?;
+        let (eta, u0) = (p.step_size, p.initial_strength);
+        let gd = task.train(u0, eta, p.steps, None, &mut streams.stream("unused", 0))?;
+        let gd_half = half_times(p, &gd, "GD")?;
+        let mut map_half = Vec::with_capacity(p.singular_values.len());
+        for (k, &s) in p.singular_values.iter().enumerate() {
+            map_half.push(
+                half_time_of_map(s, u0, eta, p.steps).ok_or_else(|| not_learned(p, k, "map"))?,
+            );
+        }
+        let runs = ctx.scaled(p.sgd_runs);
+        let sgd = cancellable_trajectories(&streams, "sgd", runs, &ctx.cancel, |_, rng| {
+            task.train(u0, eta, p.steps, Some(p.sgd_batch), rng)
+        })?;
+        let mut sgd_half = vec![Vec::with_capacity(runs); p.singular_values.len()];
+        for curves in &sgd {
+            for (k, t) in half_times(p, curves, "SGD")?.into_iter().enumerate() {
+                sgd_half[k].push(t);
+            }
+        }
+        Ok(Measured {
+            gd,
+            gd_half,
+            map_half,
+            sgd,
+            sgd_half,
+            samples: (runs * p.steps * p.sgd_batch + p.steps * p.samples) as u64,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        half_time_metrics(p, m, &mut out);
+        order_metrics(m, &mut out);
+        let table = half_time_table(p, m, &mut out);
+        out.table("half-times", table);
+        out.table("mode-curves", curve_table(p, m));
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("mode-strengths", strength_figure(p, m));
+        Ok(figures)
+    }
+}
+
+/// Gradient descent's half times against the formula and against the exact scalar map.
+fn half_time_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
     let formula: Vec<f64> = p
         .singular_values
         .iter()
-        .map(|&s| half_time_formula(s, u0, eta))
+        .map(|&s| half_time_formula(s, p.initial_strength, p.step_size))
         .collect();
-    let mut map_half = Vec::with_capacity(modes);
-    for (k, &s) in p.singular_values.iter().enumerate() {
-        map_half.push(half_time_of_map(s, u0, eta, p.steps).ok_or_else(|| not_learned(k, "map"))?);
-    }
-
-    let runs = ctx.scaled(p.sgd_runs);
-    let sgd = try_trajectories(&streams, "sgd", runs, |_, rng| {
-        task.train(u0, eta, p.steps, Some(p.sgd_batch), rng)
-    })?;
-    let mut sgd_half = vec![Vec::with_capacity(runs); modes];
-    for curves in &sgd {
-        for (k, &s) in p.singular_values.iter().enumerate() {
-            sgd_half[k]
-                .push(crossing_time(&curves[k], s / 2.0).ok_or_else(|| not_learned(k, "SGD"))?);
-        }
-    }
-
-    let mut out = Outcome::new();
-    let rel_error_max = gd_half
+    let rel_error_max = m
+        .gd_half
         .iter()
         .zip(&formula)
-        .map(|(m, f)| (m / f - 1.0).abs())
+        .map(|(g, f)| (g / f - 1.0).abs())
         .fold(0.0, f64::max);
-    out.exact("t_half_rel_error_max", rel_error_max);
-    let map_error = gd_half
+    // Gradient descent draws no random number except the task's orthonormal bases, which enter the
+    // half times only through rounding; they are recorded as measured all the same.
+    out.measured("t_half_rel_error_max", rel_error_max);
+    let map_error = m
+        .gd_half
         .iter()
-        .zip(&map_half)
-        .map(|(m, f)| (m - f).abs())
+        .zip(&m.map_half)
+        .map(|(g, f)| (g - f).abs())
         .fold(0.0, f64::max);
-    out.exact("t_half_map_abs_error_max", map_error);
-    let gd_order = learning_order(&gd_half);
-    let strict = gd_half.windows(2).all(|w| w[0] < w[1]);
-    out.exact("order_strict", if strict { 1.0 } else { 0.0 });
+    out.measured("t_half_map_abs_error_max", map_error);
+    let strict = m.gd_half.windows(2).all(|w| w[0] < w[1]);
+    out.measured("order_strict", if strict { 1.0 } else { 0.0 });
+}
 
+/// How often an SGD run learns the modes in another order than gradient descent.
+fn order_metrics(m: &Measured, out: &mut Metrics) {
+    let gd_order = learning_order(&m.gd_half);
+    let runs = m.sgd.len();
+    let modes = m.gd_half.len();
     let mut differs = 0u64;
     let mut sgd_strict = 0u64;
     for r in 0..runs {
-        let half: Vec<f64> = (0..modes).map(|k| sgd_half[k][r]).collect();
+        let half: Vec<f64> = (0..modes).map(|k| m.sgd_half[k][r]).collect();
         if learning_order(&half) != gd_order {
             differs += 1;
         }
@@ -186,17 +258,20 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         }
     }
     let n = runs as u64;
-    out.with_interval(
+    out.estimate_with_interval(
         "sgd_order_differs_fraction",
         differs as f64 / n as f64,
         wilson_interval(differs, n, Z95),
     );
-    out.with_interval(
+    out.estimate_with_interval(
         "sgd_order_strict_fraction",
         sgd_strict as f64 / n as f64,
         wilson_interval(sgd_strict, n, Z95),
     );
+}
 
+/// Half times per mode: formula, map, GD, and the SGD mean; records the largest SGD shift.
+fn half_time_table(p: &Params, m: &Measured, out: &mut Metrics) -> Table {
     let mut table = Table::new([
         "mode",
         "singular_value",
@@ -209,28 +284,35 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "t_half_sgd_hi",
     ]);
     let mut max_shift: f64 = 0.0;
-    for k in 0..modes {
-        let e = mean_estimate(&sgd_half[k]);
+    for (k, &s) in p.singular_values.iter().enumerate() {
+        let formula = half_time_formula(s, p.initial_strength, p.step_size);
+        let e = mean_estimate(&m.sgd_half[k]);
         let ci = e.ci95();
-        max_shift = max_shift.max((e.value / gd_half[k] - 1.0).abs());
+        max_shift = max_shift.max((e.value / m.gd_half[k] - 1.0).abs());
         table.push(row![
             k + 1,
-            p.singular_values[k],
-            formula[k],
-            map_half[k],
-            gd_half[k],
-            gd_half[k] / formula[k] - 1.0,
+            s,
+            formula,
+            m.map_half[k],
+            m.gd_half[k],
+            m.gd_half[k] / formula - 1.0,
             e.value,
             ci[0],
             ci[1]
         ]);
     }
-    out.exact("sgd_t_half_rel_shift_max", max_shift);
+    out.measured("sgd_t_half_rel_shift_max", max_shift);
+    table
+}
 
-    // Curves: u_k / s_k against steps; theory lines, GD and the SGD mean as points every 1/40 of
-    // the run.
-    let every = (p.steps / 40).max(1);
-    let mut curve_table = Table::new([
+/// The checkpoints of the curves: every 1/40 of the run.
+fn every(p: &Params) -> usize {
+    (p.steps / 40).max(1)
+}
+
+/// u_k against steps: theory, GD and the SGD mean with its interval.
+fn curve_table(p: &Params, m: &Measured) -> Table {
+    let mut table = Table::new([
         "mode",
         "step",
         "u_theory",
@@ -239,84 +321,68 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "u_sgd_lo",
         "u_sgd_hi",
     ]);
-    let mut gd_series = Vec::new();
-    let mut sgd_series = Vec::new();
     for (k, &s) in p.singular_values.iter().enumerate() {
-        let theory: Vec<Point> = (0..=400)
-            .map(|i| {
-                let t = p.steps as f64 * f64::from(i) / 400.0;
-                Point::new(t, logistic_strength(s, u0, eta, t) / s)
-            })
-            .collect();
-        let mut gd_pts = Vec::new();
-        let mut sgd_pts = Vec::new();
-        for t in (0..=p.steps).step_by(every) {
-            let e = mean_estimate(&sgd.iter().map(|c| c[k][t] / s).collect::<Vec<_>>());
+        for t in (0..=p.steps).step_by(every(p)) {
+            let e = mean_estimate(&m.sgd.iter().map(|c| c[k][t] / s).collect::<Vec<_>>());
             let ci = e.ci95();
-            let th = logistic_strength(s, u0, eta, t as f64);
-            curve_table.push(row![
+            let th = logistic_strength(s, p.initial_strength, p.step_size, t as f64);
+            table.push(row![
                 k + 1,
                 t,
                 th,
-                gd[k][t],
+                m.gd[k][t],
                 e.value * s,
                 ci[0] * s,
                 ci[1] * s
             ]);
-            gd_pts.push(Point::new(t as f64, gd[k][t] / s));
-            sgd_pts.push(Point::with_interval(t as f64, e.value, ci));
-        }
-        let label = format!("s = {s}");
-        for (series, pts) in [(&mut gd_series, gd_pts), (&mut sgd_series, sgd_pts)] {
-            series.push(Series {
-                label: label.clone(),
-                kind: SeriesKind::Simulation,
-                color: k,
-                points: pts,
-            });
-            series.push(Series {
-                label: String::new(),
-                kind: SeriesKind::Theory,
-                color: k,
-                points: theory.clone(),
-            });
         }
     }
-    let half_line = |series: &mut Vec<Series>| {
-        series.push(Series::from_xy(
-            "half strength",
-            SeriesKind::Guide,
-            6,
-            [(0.0, 0.5), (p.steps as f64, 0.5)],
-        ));
-    };
-    half_line(&mut gd_series);
-    half_line(&mut sgd_series);
-    out.table("half-times", table);
-    out.table("mode-curves", curve_table);
-    out.figure(
-        "mode-strengths",
-        FigureSpec {
-            panels: vec![
-                Panel {
-                    title: "Full-batch gradient descent".into(),
-                    x: Axis::linear("step"),
-                    y: Axis::linear("mode strength u / s").with_range(-0.02, 1.05),
-                    series: gd_series,
-                    labels: Vec::new(),
-                },
-                Panel {
-                    title: format!("Minibatch SGD, b = {}, mean of {runs} runs", p.sgd_batch),
-                    x: Axis::linear("step"),
-                    y: Axis::linear("mode strength u / s").with_range(-0.02, 1.05),
-                    series: sgd_series,
-                    labels: Vec::new(),
-                },
-            ],
-        },
+    table
+}
+
+/// u_k / s_k against steps, GD (top) and the SGD mean (bottom), with Saxe et al.'s curves.
+fn strength_figure(p: &Params, m: &Measured) -> FigureData {
+    let y = || Axis::linear("mode strength u / s").with_range(-0.02, 1.05);
+    let mut gd = CurvesPanel::new("Full-batch gradient descent", Axis::linear("step"), y());
+    let mut sgd = CurvesPanel::new(
+        format!(
+            "Minibatch SGD, b = {}, mean of {} runs",
+            p.sgd_batch,
+            m.sgd.len()
+        ),
+        Axis::linear("step"),
+        y(),
     );
-    out.samples = (runs * p.steps * p.sgd_batch + p.steps * p.samples) as u64;
-    Ok(out)
+    for (k, &s) in p.singular_values.iter().enumerate() {
+        let theory: Vec<(f64, f64)> = (0..=400)
+            .map(|i| {
+                let t = p.steps as f64 * f64::from(i) / 400.0;
+                (
+                    t,
+                    logistic_strength(s, p.initial_strength, p.step_size, t) / s,
+                )
+            })
+            .collect();
+        let mut gd_pts = Vec::new();
+        let mut sgd_pts = Vec::new();
+        for t in (0..=p.steps).step_by(every(p)) {
+            let e = mean_estimate(&m.sgd.iter().map(|c| c[k][t] / s).collect::<Vec<_>>());
+            gd_pts.push(MeasuredPoint::new(t as f64, m.gd[k][t] / s));
+            sgd_pts.push(MeasuredPoint::with_ci(t as f64, e.value, e.ci95()));
+        }
+        let label = format!("s = {s}");
+        gd = gd
+            .theory(Line::new("", k, theory.clone()))
+            .measured(Points::new(label.clone(), k, gd_pts));
+        sgd = sgd
+            .theory(Line::new("", k, theory))
+            .measured(Points::new(label, k, sgd_pts));
+    }
+    let half = [(0.0, 0.5), (p.steps as f64, 0.5)];
+    let n = p.singular_values.len();
+    gd = gd.guide(Line::new("half strength", n, half));
+    sgd = sgd.guide(Line::new("half strength", n, half));
+    FigureData::stacked(vec![gd.into(), sgd.into()])
 }
 
 #[cfg(test)]
@@ -350,6 +416,33 @@ mod tests {
             sgd_runs: 2,
             ..Params::default()
         };
-        assert!(run(&p, &RunContext::new("t", 1)).is_err());
+        assert!(ImplicitCurriculum::measure(&p, &RunContext::new("t", 1)).is_err());
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let p = Params {
+            singular_values: vec![2.0, 1.0],
+            steps: 2,
+            ..Params::default()
+        };
+        let curve = |a: f64, b: f64| vec![vec![0.0, a, 2.0], vec![0.0, b, 1.0]];
+        let m = Measured {
+            gd: curve(1.0, 0.2),
+            gd_half: vec![1.0, 1.5],
+            map_half: vec![1.0, 1.5],
+            // Two runs: the first learns in GD's order, the second the other way round.
+            sgd: vec![curve(1.0, 0.2), curve(0.5, 0.8)],
+            sgd_half: vec![vec![1.0, 1.5], vec![1.5, 1.2]],
+            samples: 10,
+        };
+        let out = ImplicitCurriculum::metrics(&p, &m).unwrap();
+        assert_eq!(out.value("sgd_order_differs_fraction"), Some(0.5));
+        assert_eq!(out.value("sgd_order_strict_fraction"), Some(0.5));
+        assert_eq!(out.value("order_strict"), Some(1.0));
+        assert_eq!(out.value("t_half_map_abs_error_max"), Some(0.0));
+        assert_eq!(out.tables["half-times"].rows.len(), 2);
+        let figures = ImplicitCurriculum::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["mode-strengths"].panels.len(), 2);
     }
 }

@@ -1,4 +1,4 @@
-//! Family `training-phases` of CLAIMS.md (post sections 4.2 and 5): how schedules of step size and
+//! Family `training-phases` (post sections 4.2 and 5): how schedules of step size and
 //! batch size shape training, the order in which a deep linear network learns, and constant-step
 //! SGD as approximate posterior sampling.
 //!
@@ -32,14 +32,8 @@ pub const SOURCE_HASH: &str = env!("SOURCE_HASH");
 
 /// Registers the family's kinds.
 pub fn register(registry: &mut Registry) {
-    registry.add_legacy(
-        "training-phases/increase-batch-equals-decay",
-        increase_batch::run,
-    );
-    registry.add_legacy("training-phases/three-regime-schedule", three_regime::run);
-    registry.add_legacy(
-        "training-phases/implicit-curriculum",
-        implicit_curriculum::run,
-    );
-    registry.add_legacy("training-phases/sgd-as-bayes", sgd_as_bayes::run);
+    registry.add::<increase_batch::IncreaseBatch>();
+    registry.add::<three_regime::ThreeRegime>();
+    registry.add::<implicit_curriculum::ImplicitCurriculum>();
+    registry.add::<sgd_as_bayes::SgdAsBayes>();
 }

@@ -57,7 +57,7 @@ pub fn discrete_lyapunov(b: &Array2<f64>, q: &Array2<f64>) -> Result<Array2<f64>
 mod tests {
     use super::*;
     use ndarray::arr2;
-    use sgd_sim::linalg::solve_lyapunov;
+    use sgd_sim::linalg::{mat_mul, solve_lyapunov};
 
     #[test]
     fn scalar_case_is_q_over_one_minus_b_squared() {
@@ -70,7 +70,7 @@ mod tests {
         let b = arr2(&[[0.5, 0.2], [-0.1, 0.7]]);
         let q = arr2(&[[1.0, 0.3], [0.3, 0.5]]);
         let s = discrete_lyapunov(&b, &q).unwrap();
-        let bsbt = b.dot(&s).dot(&b.t());
+        let bsbt = mat_mul(mat_mul(b.view(), s.view()).view(), b.t());
         for i in 0..2 {
             for j in 0..2 {
                 assert!((s[[i, j]] - bsbt[[i, j]] - q[[i, j]]).abs() < 1e-13);

@@ -20,21 +20,21 @@
 use crate::gaussian::{ellipse_points, kl_divergence};
 use crate::least_squares::Problem;
 use crate::lyapunov::discrete_lyapunov;
-use crate::math_util::matmul;
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use ndarray::{Array1, Array2};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::data::{LeastSquaresSpec, generate_least_squares};
-use sgd_sim::linalg::{solve_lyapunov, spd_inverse};
+use sgd_sim::linalg::{mat_mul, solve_lyapunov, spd_inverse};
 use sgd_sim::math::powf;
 use sgd_sim::objective::FiniteSum;
-use sgd_sim::parallel::trajectories;
+use sgd_sim::parallel::cancellable_trajectories;
 use sgd_sim::rng::{Stream, uniform_index};
-use sgd_sim::stats::{bootstrap_ci95, mean_estimate};
+use sgd_sim::stats::{Resamples, mean_estimate};
 
 /// Relative allowance for what the constant-C theory leaves out: the multiplicative gradient noise,
 /// a relative O(eta tr(P C) / b) ~ 2e-3 at both steps used; 0.5% covers it.
@@ -106,11 +106,14 @@ impl ExperimentParams for Params {
 }
 
 /// One chain's sums: of e = theta - theta^, and of e e^T (row-major d x d); plus a thinned trace.
-#[derive(Clone, Debug)]
-struct ChainSums {
-    first: Vec<f64>,
-    second: Vec<f64>,
-    trace: Vec<(f64, f64)>,
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChainSums {
+    /// sum_t e_t.
+    pub first: Vec<f64>,
+    /// sum_t e_t e_t^T, row-major.
+    pub second: Vec<f64>,
+    /// Every few steps, (e_1, e_2).
+    pub trace: Vec<(f64, f64)>,
 }
 
 /// Runs one chain of preconditioned SGD theta <- theta - eta P g_b from theta^.
@@ -120,6 +123,7 @@ fn chain(
     eta: f64,
     p: &Params,
     rng: &mut Stream,
+    ctx: &RunContext,
 ) -> Result<ChainSums, ExperimentError> {
     let d = problem.minimizer.len();
     let n = problem.ls.len();
@@ -150,6 +154,9 @@ fn chain(
                 step: t as u64 + 1,
                 reason: format!("SGD on the posterior diverged at eta = {eta}"),
             });
+        }
+        if t % 4096 == 0 {
+            ctx.check_cancelled()?;
         }
         if t >= p.burn_in {
             for i in 0..d {
@@ -203,163 +210,281 @@ fn max_scaled_difference(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
     worst
 }
 
-/// Everything measured and predicted for one variant (plain or preconditioned).
-struct Variant {
-    name: &'static str,
-    eta: f64,
-    continuous: Array2<f64>,
-    discrete: Array2<f64>,
-    measured: Array2<f64>,
-    measured_mean: Array1<f64>,
-    kl: f64,
-    kl_ci: [f64; 2],
-    kl_theory: f64,
-    kl_discrete_theory: f64,
-    lyapunov_rel_error: f64,
-    discrete_max_abs_z: f64,
-    trace: Vec<(f64, f64)>,
-    chains: Vec<ChainSums>,
+/// The Bayesian model of the drawn data set: what every variant's theory needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// H of the Bayesian loss (the least-squares Hessian over sigma^2).
+    pub hessian: Array2<f64>,
+    /// C, the per-sample gradient covariance at theta^ of the Bayesian loss.
+    pub noise: Array2<f64>,
+    /// The posterior covariance (N H)^-1.
+    pub posterior: Array2<f64>,
+    /// H^-1.
+    pub h_inv: Array2<f64>,
+    /// theta^.
+    pub centre: Array1<f64>,
 }
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid sizes, a singular design, a diverged chain.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let d = p.input_variances.len();
+impl Model {
+    /// The preconditioner P and the drift P H of variant `k` (0 plain, 1 preconditioned).
+    fn variant(&self, k: usize) -> (Array2<f64>, Array2<f64>) {
+        let identity = Array2::<f64>::eye(self.hessian.nrows());
+        if k == 0 {
+            (identity, self.hessian.clone())
+        } else {
+            (self.h_inv.clone(), identity)
+        }
+    }
+
+    /// P C P of variant `k`.
+    fn pcp(&self, k: usize) -> Array2<f64> {
+        let (precond, _) = self.variant(k);
+        mat_mul(
+            mat_mul(precond.view(), self.noise.view()).view(),
+            precond.view(),
+        )
+    }
+
+    /// The continuous-time stationary covariance of variant `k` at step `eta`.
+    fn continuous(&self, k: usize, eta: f64, b: f64) -> Result<Array2<f64>, ExperimentError> {
+        let (_, drift) = self.variant(k);
+        Ok(solve_lyapunov(&drift, &(&self.pcp(k) * (eta / b)))?)
+    }
+
+    /// KL(N(theta^ + mean, cov) || posterior).
+    fn kl(&self, mean: &Array1<f64>, cov: &Array2<f64>) -> f64 {
+        kl_divergence(&(&self.centre + mean), cov, &self.centre, &self.posterior)
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// One variant (plain or preconditioned): its step, its theory and its chains.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Variant {
+    /// "plain" or "preconditioned".
+    pub name: &'static str,
+    /// Its KL-optimal step eta*.
+    pub eta: f64,
+    /// The continuous-time stationary covariance.
+    pub continuous: Array2<f64>,
+    /// The discrete-time stationary covariance.
+    pub discrete: Array2<f64>,
+    /// The chains' sums.
+    pub chains: Vec<ChainSums>,
+    /// Bootstrap resamples of the chains, for the KL interval.
+    pub resamples: Resamples,
+}
+
+/// The kind `training-phases/sgd-as-bayes`.
+#[derive(Debug)]
+pub struct SgdAsBayes;
+
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// The model of the drawn data.
+    pub model: Model,
+    /// Plain, then preconditioned.
+    pub variants: Vec<Variant>,
+    /// Bootstrap resamples for the interval of the KL ratio.
+    pub ratio_resamples: Resamples,
+    /// Random samples drawn.
+    pub samples: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.samples
+    }
+}
+
+/// The Bayesian model of a fresh data set.
+fn model(p: &Params, ctx: &RunContext) -> Result<(Problem, Model), ExperimentError> {
     let spec = LeastSquaresSpec {
         samples: p.samples,
         spectrum: p.input_variances.clone(),
         label_noise: p.label_noise,
     };
-    let (ls, _) = generate_least_squares(&spec, &mut streams.stream("data", 0))?;
+    let (ls, _) = generate_least_squares(&spec, &mut ctx.streams().stream("data", 0))?;
     let problem = Problem::new(ls)?;
-    let n = p.samples as f64;
-    let b = p.batch as f64;
     let s2 = p.label_noise * p.label_noise;
     // The Bayesian loss is the least-squares loss divided by sigma^2.
     let hessian = &problem.hessian / s2;
     let noise = &problem.noise_covariance / (s2 * s2);
-    let posterior = spd_inverse(&(&hessian * n))?;
-    let centre = Array1::from(problem.minimizer.clone());
-    let identity = Array2::<f64>::eye(d);
+    let posterior = spd_inverse(&(&hessian * p.samples as f64))?;
     let h_inv = spd_inverse(&hessian)?;
-    let chains = ctx.scaled(p.chains);
+    let centre = Array1::from(problem.minimizer.clone());
+    Ok((
+        problem,
+        Model {
+            hessian,
+            noise,
+            posterior,
+            h_inv,
+            centre,
+        },
+    ))
+}
 
-    let mut variants = Vec::new();
-    for (k, (name, precond)) in [
-        ("plain", identity.clone()),
-        ("preconditioned", h_inv.clone()),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let pc = matmul(&matmul(&precond, &noise), &precond);
-        let trace_pc: f64 = (0..d)
-            .map(|i| (0..d).map(|j| precond[[i, j]] * noise[[j, i]]).sum::<f64>())
-            .sum();
-        let eta = 2.0 * d as f64 * b / (n * trace_pc);
-        // Continuous: (P H) S + S (P H)^T = (eta/b) P C P; P H is H for plain SGD and I with P = H^-1.
-        let drift = if k == 0 {
-            hessian.clone()
-        } else {
-            identity.clone()
-        };
-        let continuous = solve_lyapunov(&drift, &(&pc * (eta / b)))?;
-        let step_matrix = &identity - &(&drift * eta);
-        let discrete = discrete_lyapunov(&step_matrix, &(&pc * (eta * eta / b)))?;
-        let sums = trajectories(&streams, name, chains, |_, rng| {
-            chain(&problem, &precond, eta, p, rng)
-        })
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-        let all: Vec<&ChainSums> = sums.iter().collect();
-        let (mean, measured) = pooled_fit(&all, d, p.steps);
-        let kl = kl_divergence(&(&centre + &mean), &measured, &centre, &posterior)?;
-        let mut boot_rng = streams.stream("bootstrap", k as u64);
-        let kl_ci = bootstrap_ci95(chains, p.bootstrap_resamples, &mut boot_rng, |idx| {
-            let chosen: Vec<&ChainSums> = idx.iter().map(|&i| &sums[i]).collect();
-            let (m, c) = pooled_fit(&chosen, d, p.steps);
-            kl_divergence(&(&centre + &m), &c, &centre, &posterior).unwrap_or(f64::NAN)
-        });
-        // Per-entry z against the discrete theory: chains are independent replicates of the
-        // second moment about theta^.
-        let mut max_z: f64 = 0.0;
-        for i in 0..d {
-            for j in 0..d {
-                let per_chain: Vec<f64> = sums
-                    .iter()
-                    .map(|c| c.second[i * d + j] / p.steps as f64)
-                    .collect();
-                let e = mean_estimate(&per_chain);
-                let scale = (discrete[[i, i]] * discrete[[j, j]]).sqrt();
-                let se = (e.se * e.se + (MULTIPLICATIVE_ALLOWANCE * scale).powi(2)).sqrt();
-                max_z = max_z.max(((e.value - discrete[[i, j]]) / se).abs());
-            }
+impl Experiment for SgdAsBayes {
+    const KIND: &'static str = "training-phases/sgd-as-bayes";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let streams = ctx.streams();
+        let (problem, model) = model(p, ctx)?;
+        let d = p.input_variances.len();
+        let (n, b) = (p.samples as f64, p.batch as f64);
+        let chains = ctx.scaled(p.chains);
+        let mut variants = Vec::new();
+        for (k, name) in ["plain", "preconditioned"].into_iter().enumerate() {
+            let (precond, drift) = model.variant(k);
+            let pc = model.pcp(k);
+            let trace_pc: f64 = (0..d)
+                .map(|i| {
+                    (0..d)
+                        .map(|j| precond[[i, j]] * model.noise[[j, i]])
+                        .sum::<f64>()
+                })
+                .sum();
+            let eta = 2.0 * d as f64 * b / (n * trace_pc);
+            // Continuous: (P H) S + S (P H)^T = (eta/b) P C P; P H is H for plain SGD and I with
+            // P = H^-1.
+            let continuous = solve_lyapunov(&drift, &(&pc * (eta / b)))?;
+            let step_matrix = &Array2::<f64>::eye(d) - &(&drift * eta);
+            let discrete = discrete_lyapunov(&step_matrix, &(&pc * (eta * eta / b)))?;
+            let sums = cancellable_trajectories(&streams, name, chains, &ctx.cancel, |_, rng| {
+                chain(&problem, &precond, eta, p, rng, ctx)
+            })?;
+            let mut boot_rng = streams.stream("bootstrap", k as u64);
+            variants.push(Variant {
+                name,
+                eta,
+                continuous,
+                discrete,
+                chains: sums,
+                resamples: Resamples::draw(&mut boot_rng, chains, p.bootstrap_resamples),
+            });
         }
-        let second_about_centre = Array2::from_shape_fn((d, d), |(i, j)| {
-            sums.iter().map(|c| c.second[i * d + j]).sum::<f64>() / (chains * p.steps) as f64
-        });
-        variants.push(Variant {
-            name,
-            eta,
-            kl_theory: kl_divergence(&centre, &continuous, &centre, &posterior)?,
-            kl_discrete_theory: kl_divergence(&centre, &discrete, &centre, &posterior)?,
-            lyapunov_rel_error: max_scaled_difference(&second_about_centre, &continuous),
-            discrete_max_abs_z: max_z,
-            continuous,
-            discrete,
-            measured,
-            measured_mean: mean,
-            kl,
-            kl_ci,
-            trace: sums.first().map(|c| c.trace.clone()).unwrap_or_default(),
-            chains: sums,
-        });
+        let ratio_resamples = Resamples::draw(
+            &mut streams.stream("bootstrap", 2),
+            chains,
+            p.bootstrap_resamples,
+        );
+        Ok(Measured {
+            model,
+            variants,
+            ratio_resamples,
+            samples: (2 * chains * (p.burn_in + p.steps) * p.batch) as u64,
+        })
     }
 
-    let mut out = Outcome::new();
-    for v in &variants {
-        let key = v.name;
-        out.exact(&format!("eta_star_{key}"), v.eta);
-        out.with_interval(&format!("kl_{key}"), v.kl, v.kl_ci);
-        out.exact(&format!("kl_{key}_theory"), v.kl_theory);
-        out.exact(&format!("kl_{key}_discrete_theory"), v.kl_discrete_theory);
-        out.exact(
-            &format!("discrete_stationary_max_abs_z_{key}"),
-            v.discrete_max_abs_z,
-        );
-        out.exact(&format!("lyapunov_rel_error_{key}"), v.lyapunov_rel_error);
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        variant_metrics(p, m, &mut out)?;
+        out.table("covariances", covariance_table(p, m));
+        out.table("kl-against-step", kl_table(p, m)?);
+        Ok(out)
     }
-    let plain = &variants[0];
-    let pre = &variants[1];
-    out.exact(
-        "lyapunov_rel_error_max",
-        plain.lyapunov_rel_error.max(pre.lyapunov_rel_error),
-    );
-    out.exact(
-        "discrete_stationary_max_abs_z",
-        plain.discrete_max_abs_z.max(pre.discrete_max_abs_z),
-    );
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let mut figures = Figures::new();
+        figures.add("covariance-ellipses", ellipse_figure(p, m)?);
+        Ok(figures)
+    }
+}
+
+/// The Gaussian fit of the chosen chains of a variant, and its KL to the posterior.
+fn kl_of(m: &Measured, v: &Variant, idx: &[usize], steps: usize) -> f64 {
+    let chosen: Vec<&ChainSums> = idx.iter().map(|&i| &v.chains[i]).collect();
+    let (mean, cov) = pooled_fit(&chosen, m.model.centre.len(), steps);
+    m.model.kl(&mean, &cov)
+}
+
+/// Largest |z| of the chains' second moments about theta^ against the discrete theory: chains are
+/// independent replicates.
+fn discrete_max_abs_z(v: &Variant, d: usize, steps: usize) -> f64 {
+    let mut max_z: f64 = 0.0;
+    for i in 0..d {
+        for j in 0..d {
+            let per_chain: Vec<f64> = v
+                .chains
+                .iter()
+                .map(|c| c.second[i * d + j] / steps as f64)
+                .collect();
+            let e = mean_estimate(&per_chain);
+            let allowance =
+                MULTIPLICATIVE_ALLOWANCE * (v.discrete[[i, i]] * v.discrete[[j, j]]).sqrt();
+            let se = (e.se * e.se + allowance * allowance).sqrt();
+            max_z = max_z.max(((e.value - v.discrete[[i, j]]) / se).abs());
+        }
+    }
+    max_z
+}
+
+/// KL of each variant with its bootstrap interval, its theory, and the covariance errors.
+fn variant_metrics(p: &Params, m: &Measured, out: &mut Metrics) -> Result<(), ExperimentError> {
+    let d = m.model.centre.len();
+    let all: Vec<usize> = (0..m.variants[0].chains.len()).collect();
+    let mut lyapunov = Vec::new();
+    let mut max_z = Vec::new();
+    let mut kls = Vec::new();
+    for v in &m.variants {
+        let key = v.name;
+        let kl = kl_of(m, v, &all, p.steps);
+        let kl_ci = v.resamples.ci95(|idx| kl_of(m, v, idx, p.steps));
+        kls.push(kl);
+        // eta* and the theory values depend on the drawn data set (through H and C): measured.
+        out.measured(&format!("eta_star_{key}"), v.eta);
+        out.estimate_with_interval(&format!("kl_{key}"), kl, kl_ci);
+        out.measured(
+            &format!("kl_{key}_theory"),
+            kl_divergence(
+                &m.model.centre,
+                &v.continuous,
+                &m.model.centre,
+                &m.model.posterior,
+            )?,
+        );
+        out.measured(
+            &format!("kl_{key}_discrete_theory"),
+            kl_divergence(
+                &m.model.centre,
+                &v.discrete,
+                &m.model.centre,
+                &m.model.posterior,
+            )?,
+        );
+        let z = discrete_max_abs_z(v, d, p.steps);
+        out.measured(&format!("discrete_stationary_max_abs_z_{key}"), z);
+        max_z.push(z);
+        let second_about_centre = Array2::from_shape_fn((d, d), |(i, j)| {
+            v.chains.iter().map(|c| c.second[i * d + j]).sum::<f64>()
+                / (v.chains.len() * p.steps) as f64
+        });
+        let err = max_scaled_difference(&second_about_centre, &v.continuous);
+        out.measured(&format!("lyapunov_rel_error_{key}"), err);
+        lyapunov.push(err);
+    }
+    out.measured("lyapunov_rel_error_max", lyapunov[0].max(lyapunov[1]));
+    out.measured("discrete_stationary_max_abs_z", max_z[0].max(max_z[1]));
     // The ratio's interval: one bootstrap over chain indices applied to both (independent) variants.
-    let kl_of = |v: &Variant, idx: &[usize]| {
-        let chosen: Vec<&ChainSums> = idx.iter().map(|&i| &v.chains[i]).collect();
-        let (m, c) = pooled_fit(&chosen, d, p.steps);
-        kl_divergence(&(&centre + &m), &c, &centre, &posterior).unwrap_or(f64::NAN)
-    };
-    let ratio_ci = bootstrap_ci95(
-        chains,
-        p.bootstrap_resamples,
-        &mut streams.stream("bootstrap", 2),
-        |idx| kl_of(plain, idx) / kl_of(pre, idx),
-    );
-    out.with_interval(
+    let (plain, pre) = (&m.variants[0], &m.variants[1]);
+    let ratio_ci = m
+        .ratio_resamples
+        .ci95(|idx| kl_of(m, plain, idx, p.steps) / kl_of(m, pre, idx, p.steps));
+    out.estimate_with_interval(
         "kl_ratio_plain_over_preconditioned",
-        plain.kl / pre.kl,
+        kls[0] / kls[1],
         ratio_ci,
     );
+    Ok(())
+}
 
+/// Posterior, continuous and discrete theory, and measured second moments, entry by entry.
+fn covariance_table(p: &Params, m: &Measured) -> Table {
+    let d = m.model.centre.len();
     let mut table = Table::new([
         "variant",
         "entry",
@@ -369,100 +494,113 @@ pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
         "measured",
     ]);
     let entries = [(0usize, 0usize, "s11"), (1, 1, "s22"), (0, 1, "s12")];
-    for v in &variants {
+    for v in &m.variants {
+        let all: Vec<&ChainSums> = v.chains.iter().collect();
+        let (mean, cov) = pooled_fit(&all, d, p.steps);
         for &(i, j, label) in &entries {
             table.push(row![
                 v.name,
                 label,
-                posterior[[i, j]],
+                m.model.posterior[[i, j]],
                 v.continuous[[i, j]],
                 v.discrete[[i, j]],
-                v.measured[[i, j]] + v.measured_mean[i] * v.measured_mean[j]
+                cov[[i, j]] + mean[i] * mean[j]
             ]);
         }
     }
-    out.table("covariances", table);
+    table
+}
 
-    // KL against the step, in units of each variant's eta*: continuous-time theory.
-    let mut kl_table = Table::new(["variant", "eta_over_eta_star", "eta", "kl_theory"]);
-    let mut kl_panel = Vec::new();
-    for (k, v) in variants.iter().enumerate() {
-        let precond = if k == 0 { &identity } else { &h_inv };
-        let drift = if k == 0 { &hessian } else { &identity };
-        let pc = matmul(&matmul(precond, &noise), precond);
-        let mut pts = Vec::new();
-        for i in 0..=40 {
-            let ratio = powf(10.0, -1.0 + f64::from(i) / 20.0);
-            let eta = v.eta * ratio;
-            let s = solve_lyapunov(drift, &(&pc * (eta / b)))?;
-            let kl = kl_divergence(&centre, &s, &centre, &posterior)?;
-            kl_table.push(row![v.name, ratio, eta, kl]);
-            pts.push(Point::new(ratio, kl));
-        }
-        kl_panel.push(Series {
-            label: format!("{}, theory", v.name),
-            kind: SeriesKind::Theory,
-            color: k,
-            points: pts,
-        });
-        kl_panel.push(Series {
-            label: format!("{}, measured at eta*", v.name),
-            kind: SeriesKind::Simulation,
-            color: k,
-            points: vec![Point::with_interval(1.0, v.kl, v.kl_ci)],
-        });
+/// KL of the continuous-time stationary Gaussian against the step, eta / eta* from 0.1 to 10.
+fn kl_curve(p: &Params, m: &Measured, k: usize) -> Result<Vec<(f64, f64, f64)>, ExperimentError> {
+    let v = &m.variants[k];
+    let mut out = Vec::new();
+    for i in 0..=40 {
+        let ratio = powf(10.0, -1.0 + f64::from(i) / 20.0);
+        let eta = v.eta * ratio;
+        let s = m.model.continuous(k, eta, p.batch as f64)?;
+        let kl = kl_divergence(&m.model.centre, &s, &m.model.centre, &m.model.posterior)?;
+        out.push((ratio, eta, kl));
     }
-    out.table("kl-against-step", kl_table);
+    Ok(out)
+}
 
-    // Ellipses in units of sqrt(N) (theta - theta^): posterior, continuous-time Lyapunov, measured.
+/// The KL curves of both variants, as a table.
+fn kl_table(p: &Params, m: &Measured) -> Result<Table, ExperimentError> {
+    let mut table = Table::new(["variant", "eta_over_eta_star", "eta", "kl_theory"]);
+    for (k, v) in m.variants.iter().enumerate() {
+        for (ratio, eta, kl) in kl_curve(p, m, k)? {
+            table.push(row![v.name, ratio, eta, kl]);
+        }
+    }
+    Ok(table)
+}
+
+/// The 2-sigma ellipses of both variants (in units of sqrt(N)) and the KL against the step.
+fn ellipse_figure(p: &Params, m: &Measured) -> Result<FigureData, ExperimentError> {
+    let n = p.samples as f64;
     let root_n = n.sqrt();
+    let d = m.model.centre.len();
     let mut panels = Vec::new();
-    for v in &variants {
-        let scaled = |m: &Array2<f64>| m * n;
-        let mut series = vec![Series::from_xy(
-            "iterates",
-            SeriesKind::Simulation,
-            5,
-            v.trace.iter().map(|&(a, c)| (a * root_n, c * root_n)),
-        )];
-        series.push(Series::from_xy(
+    let mut kl_panel = CurvesPanel::new(
+        "KL(q ‖ posterior) against the step",
+        Axis::log("η / η*"),
+        Axis::log("KL"),
+    );
+    for (k, v) in m.variants.iter().enumerate() {
+        let all: Vec<&ChainSums> = v.chains.iter().collect();
+        let (mean, cov) = pooled_fit(&all, d, p.steps);
+        let scaled = |a: &Array2<f64>| a * n;
+        let trace = v
+            .chains
+            .first()
+            .map(|c| {
+                c.trace
+                    .iter()
+                    .map(|&(a, b)| MeasuredPoint::new(a * root_n, b * root_n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let centre = [mean[0] * root_n, mean[1] * root_n];
+        let panel = CurvesPanel::new(
+            format!("{} SGD at η* = {:.4}: 2σ ellipses", v.name, v.eta),
+            Axis::linear("√N (θ₁ − θ̂₁)").with_range(-3.2, 3.2),
+            Axis::linear("√N (θ₂ − θ̂₂)").with_range(-2.0, 2.0),
+        )
+        .measured(Points::new("iterates", 2, trace))
+        .theory(Line::new(
             "posterior",
-            SeriesKind::Theory,
-            6,
-            ellipse_points([0.0, 0.0], &scaled(&posterior), 2.0, 120)?,
-        ));
-        series.push(Series::from_xy(
+            3,
+            ellipse_points([0.0, 0.0], &scaled(&m.model.posterior), 2.0, 120)?,
+        ))
+        .theory(Line::new(
             "Lyapunov prediction",
-            SeriesKind::Theory,
             1,
             ellipse_points([0.0, 0.0], &scaled(&v.continuous), 2.0, 120)?,
-        ));
-        let m = [v.measured_mean[0] * root_n, v.measured_mean[1] * root_n];
-        series.push(Series::from_xy(
-            "measured",
-            SeriesKind::Guide,
+        ))
+        .guide(Line::new(
+            "fitted to the chains",
             0,
-            ellipse_points(m, &scaled(&v.measured), 2.0, 120)?,
+            ellipse_points(centre, &scaled(&cov), 2.0, 120)?,
         ));
-        panels.push(Panel {
-            title: format!("{} SGD at eta* = {:.4}: 2-sigma ellipses", v.name, v.eta),
-            // About equal scales on both axes (plot area ~480 x 300 px), so shapes are not distorted.
-            x: Axis::linear("sqrt(N) (theta_1 - theta^_1)").with_range(-3.2, 3.2),
-            y: Axis::linear("sqrt(N) (theta_2 - theta^_2)").with_range(-2.0, 2.0),
-            series,
-            labels: Vec::new(),
-        });
+        panels.push(panel.into());
+        let kl = kl_of(m, v, &(0..v.chains.len()).collect::<Vec<_>>(), p.steps);
+        let ci = v.resamples.ci95(|idx| kl_of(m, v, idx, p.steps));
+        let curve = kl_curve(p, m, k)?;
+        kl_panel = kl_panel
+            .theory(Line::new(
+                format!("{}, theory", v.name),
+                k,
+                curve.into_iter().map(|(r, _, kl)| (r, kl)),
+            ))
+            .measured(Points::new(
+                format!("{}, measured at η*", v.name),
+                k,
+                vec![MeasuredPoint::with_ci(1.0, kl, ci)],
+            ));
     }
-    panels.push(Panel {
-        title: "KL(q || posterior) against the step".into(),
-        x: Axis::log("eta / eta*"),
-        y: Axis::log("KL"),
-        series: kl_panel,
-        labels: Vec::new(),
-    });
-    out.figure("covariance-ellipses", FigureSpec { panels });
-    out.samples = (2 * chains * (p.burn_in + p.steps) * p.batch) as u64;
-    Ok(out)
+    panels.push(kl_panel.into());
+    Ok(FigureData::stacked(panels))
 }
 
 #[cfg(test)]
@@ -490,5 +628,69 @@ mod tests {
         let a = ndarray::arr2(&[[4.4, 0.2], [0.2, 1.0]]);
         // Diagonal: 0.4 / 4 = 0.1; off-diagonal: 0.2 / sqrt(4) = 0.1.
         assert!((max_scaled_difference(&a, &b) - 0.1).abs() < 1e-15);
+    }
+
+    /// A hand-made measurement: H = diag(1, 10), C = H, chains whose second moments are exactly
+    /// the continuous theory.
+    fn hand_made(p: &Params) -> Measured {
+        let hessian = ndarray::arr2(&[[1.0, 0.0], [0.0, 10.0]]);
+        let n = p.samples as f64;
+        let model = Model {
+            hessian: hessian.clone(),
+            noise: hessian.clone(),
+            posterior: spd_inverse(&(&hessian * n)).unwrap(),
+            h_inv: spd_inverse(&hessian).unwrap(),
+            centre: Array1::zeros(2),
+        };
+        let mut rng = sgd_sim::rng::Streams::new(1).stream("t", 0);
+        let variants = (0..2)
+            .map(|k| {
+                let eta = 0.004 * (k + 1) as f64;
+                let continuous = model.continuous(k, eta, p.batch as f64).unwrap();
+                let second: Vec<f64> = continuous.iter().map(|v| v * p.steps as f64).collect();
+                let chains = (0..4)
+                    .map(|_| ChainSums {
+                        first: vec![0.0, 0.0],
+                        second: second.clone(),
+                        trace: vec![(0.01, -0.01)],
+                    })
+                    .collect();
+                Variant {
+                    name: ["plain", "preconditioned"][k],
+                    eta,
+                    discrete: continuous.clone(),
+                    continuous,
+                    chains,
+                    resamples: Resamples::draw(&mut rng, 4, 40),
+                }
+            })
+            .collect();
+        Measured {
+            model,
+            variants,
+            ratio_resamples: Resamples::draw(&mut rng, 4, 40),
+            samples: 8,
+        }
+    }
+
+    #[test]
+    fn metrics_are_a_function_of_the_measurement() {
+        let p = Params {
+            steps: 100,
+            ..Params::default()
+        };
+        let m = hand_made(&p);
+        let out = SgdAsBayes::metrics(&p, &m).unwrap();
+        // The chains reproduce the continuous theory exactly: no error, and KL equal to its theory.
+        assert!(out.value("lyapunov_rel_error_max").unwrap() < 1e-12);
+        let kl = out.value("kl_plain").unwrap();
+        assert!((kl - out.value("kl_plain_theory").unwrap()).abs() < 1e-12);
+        // Identical chains: the bootstrap interval has zero width.
+        let ci = out.values["kl_plain"].ci.unwrap();
+        assert!((ci[1] - ci[0]).abs() < 1e-12);
+        assert_eq!(out.tables["covariances"].rows.len(), 6);
+        assert_eq!(out.tables["kl-against-step"].rows.len(), 82);
+        let figures = SgdAsBayes::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["covariance-ellipses"].panels.len(), 3);
     }
 }

@@ -97,8 +97,8 @@ mod tests {
         for _ in 0..20 {
             m.step(0.5, 1e300);
         }
-        assert!((m.moments[0] / (2.0 * 0.5f64.powi(40)) - 1.0).abs() < 1e-12);
-        assert!((m.moments[1] / (0.85f64.powi(40)) - 1.0).abs() < 1e-12);
+        assert!((m.moments[0] / (2.0 * sgd_sim::math::powi(0.5, 40)) - 1.0).abs() < 1e-12);
+        assert!((m.moments[1] / (sgd_sim::math::powi(0.85, 40)) - 1.0).abs() < 1e-12);
     }
 
     #[test]

@@ -138,7 +138,8 @@ mod tests {
         for stage in &stages {
             for _ in 0..stage.steps {
                 for i in 0..model.dim() {
-                    let a = (1.0 - stage.eta * model.curvatures[i]).powi(2);
+                    let shrink = 1.0 - stage.eta * model.curvatures[i];
+                    let a = shrink * shrink;
                     rec[i] = a * rec[i] + stage.eta * stage.eta * model.noise[i] / b;
                 }
                 t += 1;
@@ -203,8 +204,12 @@ mod tests {
             .collect();
         let n = losses.len() as f64;
         let mean = losses.iter().sum::<f64>() / n;
-        let var = losses.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        let m4 = losses.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / n;
+        let var = losses.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0);
+        let m4 = losses
+            .iter()
+            .map(|x| sgd_sim::math::powi(x - mean, 4))
+            .sum::<f64>()
+            / n;
         let se = ((m4 - var * var) / n).sqrt();
         let want = staged_loss_variance(&model, &stages, b, 16, &w0);
         assert!((var - want).abs() < 5.0 * se, "{var} +- {se} vs {want}");

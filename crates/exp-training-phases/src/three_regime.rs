@@ -19,18 +19,21 @@ use crate::well::{
     Landmarks, escape_rates, gibbs_global_probability, in_global_well, landmarks,
     two_state_probability, well_stage,
 };
-use claim_spec::legacy::figure::{Axis, FigureSpec, Panel, Point, Series, SeriesKind};
+use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
 use claim_spec::{
-    ExperimentError, ExperimentParams, ParamError, RunContext, Table, legacy::Outcome, row,
+    Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
+    RunContext, Table, row,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::math::powf;
 use sgd_sim::noisy_quadratic::NoisyQuadratic;
-use sgd_sim::parallel::{map_indexed, trajectories};
+use sgd_sim::parallel::{cancellable_trajectories, map_indexed};
 use sgd_sim::potential::{Potential, TiltedDoubleWell};
-use sgd_sim::rng::{Stream, Streams, standard_normal};
-use sgd_sim::stats::{Estimate, Z95, mean_estimate, proportion_estimate, wilson_interval};
+use sgd_sim::rng::{Stream, standard_normal};
+use sgd_sim::stats::{
+    Estimate, Z95, mean_estimate, paired_ratio, proportion_estimate, wilson_interval,
+};
 
 /// Parameters of `training-phases/three-regime-schedule`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -40,6 +43,10 @@ pub struct Params {
     pub stage_fractions: Vec<f64>,
     /// Step size of each stage as a multiple of eta_0.
     pub stage_step_factors: Vec<f64>,
+    /// The two-stage baseline: fraction of the budget in each of its stages.
+    pub two_stage_fractions: Vec<f64>,
+    /// The two-stage baseline: step size of each stage as a multiple of eta_0.
+    pub two_stage_step_factors: Vec<f64>,
     /// (a) Dimension d of the noisy quadratic model.
     pub quadratic_dim: usize,
     /// (a) Batch size b.
@@ -80,6 +87,8 @@ impl Default for Params {
         Self {
             stage_fractions: vec![0.5, 0.3, 0.2],
             stage_step_factors: vec![1.0, 0.1, 0.01],
+            two_stage_fractions: vec![0.5, 0.5],
+            two_stage_step_factors: vec![1.0, 0.1],
             quadratic_dim: 100,
             quadratic_batch: 1,
             quadratic_examples: 100_000,
@@ -117,6 +126,7 @@ impl ExperimentParams for Params {
                 format!("must sum to 1, got {sum}"),
             ));
         }
+        validate_two_stage(self)?;
         ParamError::at_least("quadratic_dim", self.quadratic_dim as u64, 1)?;
         ParamError::at_least("quadratic_batch", self.quadratic_batch as u64, 1)?;
         ParamError::at_least("quadratic_runs", self.quadratic_runs as u64, 2)?;
@@ -188,10 +198,43 @@ impl ExperimentParams for Params {
     fn estimated_work(&self) -> f64 {
         let quad_steps = (self.quadratic_examples / self.quadratic_batch as u64) as f64;
         2.0 * self.quadratic_runs as f64 * quad_steps * self.quadratic_dim as f64
-            + (self.well_step_grid.len() + 1) as f64
+            + (self.well_step_grid.len() + 2) as f64
                 * self.well_runs as f64
                 * self.well_steps as f64
     }
+}
+
+/// The two-stage baseline cuts both budgets into whole steps (and whole checkpoints on the well).
+fn validate_two_stage(p: &Params) -> Result<(), ParamError> {
+    ParamError::all_positive("two_stage_fractions", &p.two_stage_fractions)?;
+    ParamError::all_positive("two_stage_step_factors", &p.two_stage_step_factors)?;
+    if p.two_stage_step_factors.len() != p.two_stage_fractions.len() {
+        return Err(ParamError::new(
+            "two_stage_step_factors",
+            "needs one factor per stage fraction",
+        ));
+    }
+    let sum: f64 = p.two_stage_fractions.iter().sum();
+    let every = p.well_steps / p.well_checkpoints.max(1);
+    let quad = (p.quadratic_examples / p.quadratic_batch.max(1) as u64) as f64;
+    let whole = |x: f64| (x - x.round()).abs() <= 1e-6;
+    for (i, f) in p.two_stage_fractions.iter().enumerate() {
+        let steps = f * p.well_steps as f64;
+        if !whole(steps) || !whole(f * quad) || !(steps.round() as u64).is_multiple_of(every.max(1))
+        {
+            return Err(ParamError::new(
+                format!("two_stage_fractions[{i}]"),
+                "must cut both budgets into whole steps and whole well checkpoints",
+            ));
+        }
+    }
+    if (sum - 1.0).abs() > 1e-9 {
+        return Err(ParamError::new(
+            "two_stage_fractions",
+            format!("must sum to 1, got {sum}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The log-uniform grid min * 10^(k / per_decade) up to max.
@@ -243,57 +286,34 @@ fn quadratic_run(
     losses
 }
 
-/// What one well run leaves: the loss at each checkpoint (start included) and the final iterate.
-struct WellRun {
-    losses: Vec<f64>,
-    final_w: f64,
+/// The closed-form plan of part (a): every grid step as a constant step and as eta_0, each
+/// schedule's best, and the winners' stages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuadraticPlan {
+    /// (eta, final loss of the constant step, final loss of the staged schedule from eta_0 = eta).
+    pub grid: Vec<(f64, f64, f64)>,
+    /// Final loss of the two-stage baseline from eta_0 = eta, on the same grid.
+    pub two_stage: Vec<f64>,
+    /// (final loss, eta_0) of the best two-stage baseline.
+    pub best_two_stage: (f64, f64),
+    /// (final loss, eta) of the best constant step.
+    pub best_constant: (f64, f64),
+    /// (final loss, eta_0) of the best staged schedule.
+    pub best_staged: (f64, f64),
+    /// The winners' stages: staged, then constant.
+    pub winners: [Vec<Stage>; 2],
+    /// Steps in the budget.
+    pub total: u64,
 }
 
-/// The outcome of one well schedule over all runs.
-struct WellSummary {
-    label: String,
-    /// eta of a constant schedule; eta_0 of the staged one.
-    eta: f64,
-    staged: bool,
-    global: u64,
-    runs: u64,
-    excess: Estimate,
-    mean_loss: Vec<Estimate>,
-    losses: Vec<Vec<f64>>,
-    predicted: f64,
-}
+/// Loss recordings of a part (a) Monte Carlo run, besides the start.
+const QUADRATIC_POINTS: u64 = 50;
 
-/// Runs the claim.
-///
-/// # Errors
-/// Invalid parameters, a failed quadrature, or no converging constant step.
-pub fn run(p: &Params, ctx: &RunContext) -> Result<Outcome, ExperimentError> {
-    let streams = ctx.streams();
-    let mut out = Outcome::new();
-    let quadratic = quadratic_part(p, ctx, &streams, &mut out)?;
-    let well = well_part(p, ctx, &streams, &mut out)?;
-    out.figure(
-        "loss-curves",
-        FigureSpec {
-            panels: vec![quadratic.0, well.0],
-        },
-    );
-    out.figure(
-        "final-outcomes",
-        FigureSpec {
-            panels: vec![quadratic.1, well.1],
-        },
-    );
-    Ok(out)
-}
+/// Names of the two part (a) winners, in the order of [`QuadraticPlan::winners`].
+const QUADRATIC_NAMES: [&str; 2] = ["three stages (best η₀)", "constant (best η)"];
 
-/// Part (a); returns its two panels (curves, final loss against the step).
-fn quadratic_part(
-    p: &Params,
-    ctx: &RunContext,
-    streams: &Streams,
-    out: &mut Outcome,
-) -> Result<(Panel, Panel), ExperimentError> {
+/// Part (a)'s closed forms over the grid, and the winners.
+fn quadratic_plan(p: &Params) -> Result<QuadraticPlan, ExperimentError> {
     let model = NoisyQuadratic::harmonic(p.quadratic_dim);
     let batch = p.quadratic_batch as f64;
     let total = p.quadratic_examples / p.quadratic_batch as u64;
@@ -302,18 +322,27 @@ fn quadratic_part(
         p.quadratic_grid_max,
         p.quadratic_grid_per_decade,
     );
-    let mut table = Table::new(["step_size", "final_loss_constant", "final_loss_staged"]);
+    let mut rows = Vec::new();
+    let mut two_stage = Vec::new();
+    let mut best_two_stage = (f64::INFINITY, 0.0);
     let mut best_constant = (f64::INFINITY, 0.0);
     let mut best_staged = (f64::INFINITY, 0.0);
-    let mut constant_curve = Vec::new();
-    let mut staged_curve = Vec::new();
     for &eta in &grid {
         let constant = model.expected_loss(eta, batch, total as f64);
         let stages = stages_from_fractions(eta, total, &p.stage_fractions, &p.stage_step_factors)?;
         let staged = staged_loss(&model, &stages, batch, total);
-        table.push(row![eta, constant, staged]);
-        constant_curve.push(Point::new(eta, constant));
-        staged_curve.push(Point::new(eta, staged));
+        rows.push((eta, constant, staged));
+        let two = stages_from_fractions(
+            eta,
+            total,
+            &p.two_stage_fractions,
+            &p.two_stage_step_factors,
+        )?;
+        let two = staged_loss(&model, &two, batch, total);
+        two_stage.push(two);
+        if two < best_two_stage.0 {
+            best_two_stage = (two, eta);
+        }
         if constant < best_constant.0 {
             best_constant = (constant, eta);
         }
@@ -321,41 +350,340 @@ fn quadratic_part(
             best_staged = (staged, eta);
         }
     }
-    let staged_stages = stages_from_fractions(
+    let staged = stages_from_fractions(
         best_staged.1,
         total,
         &p.stage_fractions,
         &p.stage_step_factors,
     )?;
-    let constant_stages = [Stage {
+    let constant = vec![Stage {
         eta: best_constant.1,
         steps: total,
     }];
-    out.exact("loss_ratio_quadratic", best_constant.0 / best_staged.0);
-    out.exact("quadratic_loss_best_constant", best_constant.0);
-    out.exact("quadratic_loss_best_staged", best_staged.0);
-    out.exact("quadratic_best_constant_step", best_constant.1);
-    out.exact("quadratic_best_initial_step", best_staged.1);
+    Ok(QuadraticPlan {
+        grid: rows,
+        two_stage,
+        best_two_stage,
+        best_constant,
+        best_staged,
+        winners: [staged, constant],
+        total,
+    })
+}
 
+/// What one well run leaves: the loss at each checkpoint (start included) and the final iterate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WellRun {
+    /// L(w) at every checkpoint, the start included.
+    pub losses: Vec<f64>,
+    /// The last iterate.
+    pub final_w: f64,
+}
+
+/// One schedule of part (b).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WellSchedule {
+    /// Its name in tables and figures.
+    pub label: String,
+    /// eta of a constant schedule; eta_0 of the staged one.
+    pub eta: f64,
+    /// Whether it is the staged schedule.
+    pub staged: bool,
+    /// Whether it is the two-stage baseline.
+    pub two_stage: bool,
+    /// Its runs use the streams of this schedule index (the two-stage baseline shares the staged
+    /// schedule's, so that the two are paired run by run).
+    pub stream_block: usize,
+    /// Its stages.
+    pub stages: Vec<Stage>,
+}
+
+/// Part (b)'s schedules: every constant step of the grid, the staged one, the two-stage baseline.
+fn well_schedules(p: &Params) -> Result<Vec<WellSchedule>, ExperimentError> {
+    let mut schedules: Vec<WellSchedule> = p
+        .well_step_grid
+        .iter()
+        .enumerate()
+        .map(|(k, &eta)| WellSchedule {
+            label: format!("constant η = {eta}"),
+            eta,
+            staged: false,
+            two_stage: false,
+            stream_block: k,
+            stages: vec![Stage {
+                eta,
+                steps: p.well_steps,
+            }],
+        })
+        .collect();
+    let staged_block = schedules.len();
+    schedules.push(WellSchedule {
+        label: format!("three stages, η₀ = {}", p.well_initial_step),
+        eta: p.well_initial_step,
+        staged: true,
+        two_stage: false,
+        stream_block: staged_block,
+        stages: stages_from_fractions(
+            p.well_initial_step,
+            p.well_steps,
+            &p.stage_fractions,
+            &p.stage_step_factors,
+        )?,
+    });
+    schedules.push(WellSchedule {
+        label: format!("two stages, η₀ = {}", p.well_initial_step),
+        eta: p.well_initial_step,
+        staged: false,
+        two_stage: true,
+        stream_block: staged_block,
+        stages: stages_from_fractions(
+            p.well_initial_step,
+            p.well_steps,
+            &p.two_stage_fractions,
+            &p.two_stage_step_factors,
+        )?,
+    });
+    Ok(schedules)
+}
+
+impl WellSchedule {
+    /// Whether it is a constant step.
+    fn is_constant(&self) -> bool {
+        !self.staged && !self.two_stage
+    }
+}
+
+/// The kind `training-phases/three-regime-schedule`.
+#[derive(Debug)]
+pub struct ThreeRegime;
+
+/// What the measure step produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measured {
+    /// Part (a) Monte Carlo runs per winner (after `--scale`).
+    pub quadratic_runs: usize,
+    /// Part (a) loss curves: the staged winner's runs, then the constant winner's.
+    pub quadratic: Vec<Vec<f64>>,
+    /// Part (b) runs per schedule (after `--scale`).
+    pub well_runs: usize,
+    /// Part (b) runs, schedule by schedule in the order of [`well_schedules`].
+    pub well: Vec<WellRun>,
+    /// Random samples drawn.
+    pub samples: u64,
+}
+
+impl MeasuredData for Measured {
+    fn samples(&self) -> u64 {
+        self.samples
+    }
+}
+
+impl Experiment for ThreeRegime {
+    const KIND: &'static str = "training-phases/three-regime-schedule";
+    type Params = Params;
+    type Measured = Measured;
+
+    fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
+        let plan = quadratic_plan(p)?;
+        let model = NoisyQuadratic::harmonic(p.quadratic_dim);
+        let runs = ctx.scaled(p.quadratic_runs);
+        let record_every = plan.total / QUADRATIC_POINTS;
+        let quadratic = cancellable_trajectories(
+            &ctx.streams(),
+            "quadratic",
+            2 * runs,
+            &ctx.cancel,
+            |i, rng| {
+                Ok::<_, ExperimentError>(quadratic_run(
+                    &model,
+                    &plan.winners[i / runs],
+                    p.quadratic_batch as f64,
+                    record_every,
+                    rng,
+                ))
+            },
+        )?;
+        let schedules = well_schedules(p)?;
+        let well_runs = ctx.scaled(p.well_runs);
+        let well = simulate_well(p, &schedules, well_runs, ctx)?;
+        Ok(Measured {
+            quadratic_runs: runs,
+            quadratic,
+            well_runs,
+            well,
+            samples: 2 * runs as u64 * plan.total * p.quadratic_dim as u64
+                + (schedules.len() * well_runs) as u64 * p.well_steps,
+        })
+    }
+
+    fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
+        let mut out = Metrics::new();
+        let plan = quadratic_plan(p)?;
+        quadratic_metrics(p, &plan, m, &mut out);
+        let well = WellOutcome::new(p, m)?;
+        well_metrics(p, &well, &mut out);
+        out.table("well-schedules", well_table(p, &well));
+        out.table("well-curves", well_curve_table(p, &well));
+        out.table("well-stage-drops", stage_drops(p, &well).1);
+        Ok(out)
+    }
+
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+        let plan = quadratic_plan(p)?;
+        let well = WellOutcome::new(p, m)?;
+        let mut figures = Figures::new();
+        figures.add(
+            "loss-curves",
+            FigureData::stacked(vec![
+                quadratic_curves_panel(p, &plan, m).into(),
+                well_curves_panel(p, &well).into(),
+            ]),
+        );
+        figures.add(
+            "final-outcomes",
+            FigureData::stacked(vec![
+                quadratic_finals_panel(&plan).into(),
+                well_finals_panel(p, &well)?.into(),
+            ]),
+        );
+        Ok(figures)
+    }
+}
+
+/// Runs every schedule of part (b): trajectory r of schedule k uses stream ("well", k runs + r);
+/// groups of LANES trajectories of one schedule run in lockstep, which changes no result (see
+/// `well_stage`).
+fn simulate_well(
+    p: &Params,
+    schedules: &[WellSchedule],
+    runs: usize,
+    ctx: &RunContext,
+) -> Result<Vec<WellRun>, ExperimentError> {
+    const LANES: usize = 4;
+    let pot = TiltedDoubleWell { tilt: p.tilt };
+    let marks: Landmarks = landmarks(&pot)?;
+    let noise_std = p.noise_variance.sqrt();
+    let every = p.well_steps / p.well_checkpoints;
+    let streams = ctx.streams();
+    let lanes_of = |first: usize, stages: &[Stage]| -> Vec<WellRun> {
+        let mut w = [marks.local_min; LANES];
+        let mut rngs: [Stream; LANES] =
+            std::array::from_fn(|j| streams.stream("well", (first + j) as u64));
+        let mut losses: [Vec<f64>; LANES] = std::array::from_fn(|_| {
+            let mut v = Vec::with_capacity(p.well_checkpoints as usize + 1);
+            v.push(pot.value(marks.local_min));
+            v
+        });
+        for s in stages {
+            well_stage(
+                &pot,
+                &mut w,
+                s.eta,
+                noise_std,
+                p.clamp,
+                s.steps,
+                every,
+                &mut rngs,
+                &mut losses,
+            );
+        }
+        losses
+            .into_iter()
+            .zip(w)
+            .map(|(l, x)| WellRun {
+                losses: l,
+                final_w: x,
+            })
+            .collect()
+    };
+    let single = |first: usize, stages: &[Stage]| -> WellRun {
+        let mut w = [marks.local_min];
+        let mut rngs = [streams.stream("well", first as u64)];
+        let mut losses = [vec![pot.value(marks.local_min)]];
+        for s in stages {
+            well_stage(
+                &pot,
+                &mut w,
+                s.eta,
+                noise_std,
+                p.clamp,
+                s.steps,
+                every,
+                &mut rngs,
+                &mut losses,
+            );
+        }
+        let [l] = losses;
+        WellRun {
+            losses: l,
+            final_w: w[0],
+        }
+    };
+    let groups = runs.div_ceil(LANES);
+    let sims: Vec<Result<Vec<WellRun>, ExperimentError>> =
+        map_indexed(schedules.len() * groups, |g| {
+            ctx.check_cancelled()?;
+            let k = g / groups;
+            let offset = (g % groups) * LANES;
+            let first = schedules[k].stream_block * runs + offset;
+            let lanes = (runs - offset).min(LANES);
+            let stages = &schedules[k].stages;
+            Ok(if lanes == LANES {
+                lanes_of(first, stages)
+            } else {
+                (0..lanes).map(|j| single(first + j, stages)).collect()
+            })
+        });
+    ctx.check_cancelled()?;
+    let mut out = Vec::with_capacity(schedules.len() * runs);
+    for group in sims {
+        out.extend(group?);
+    }
+    Ok(out)
+}
+
+/// Part (a)'s metrics and tables: the closed-form winners, the stage drops, and the Monte Carlo
+/// check of both winners.
+fn quadratic_metrics(p: &Params, plan: &QuadraticPlan, m: &Measured, out: &mut Metrics) {
+    let model = NoisyQuadratic::harmonic(p.quadratic_dim);
+    let batch = p.quadratic_batch as f64;
+    out.computed(
+        "loss_ratio_quadratic",
+        plan.best_constant.0 / plan.best_staged.0,
+    );
+    out.computed("quadratic_loss_best_constant", plan.best_constant.0);
+    out.computed("quadratic_loss_best_staged", plan.best_staged.0);
+    out.computed("quadratic_best_constant_step", plan.best_constant.1);
+    out.computed("quadratic_best_initial_step", plan.best_staged.1);
+    out.computed("quadratic_loss_best_two_stage", plan.best_two_stage.0);
+    out.computed("quadratic_best_two_stage_step", plan.best_two_stage.1);
+    out.computed(
+        "quadratic_loss_three_over_two",
+        plan.best_staged.0 / plan.best_two_stage.0,
+    );
     // The loss at the end of each stage of the best staged schedule: it drops at every change.
     let mut ends = Vec::new();
     let mut t = 0;
-    for s in &staged_stages {
+    for s in &plan.winners[0] {
         t += s.steps;
-        ends.push(staged_loss(&model, &staged_stages, batch, t));
+        ends.push(staged_loss(&model, &plan.winners[0], batch, t));
     }
     let drop_max = ends.windows(2).map(|w| w[1] / w[0]).fold(0.0, f64::max);
-    out.exact("quadratic_stage_loss_ratio_max", drop_max);
+    out.computed("quadratic_stage_loss_ratio_max", drop_max);
+    let mut table = Table::new([
+        "step_size",
+        "final_loss_constant",
+        "final_loss_staged",
+        "final_loss_two_stage",
+    ]);
+    for (&(eta, constant, staged), &two) in plan.grid.iter().zip(&plan.two_stage) {
+        table.push(row![eta, constant, staged, two]);
+    }
+    out.table("quadratic-final-loss", table);
 
-    // Monte Carlo of the two winners against the closed form.
-    let points = 50u64;
-    let record_every = total / points;
-    let runs = ctx.scaled(p.quadratic_runs);
-    let schedules: [&[Stage]; 2] = [&staged_stages, &constant_stages];
-    let sims = trajectories(streams, "quadratic", 2 * runs, |i, rng| {
-        quadratic_run(&model, schedules[i / runs], batch, record_every, rng)
-    });
-    let mut curves_table = Table::new([
+    let runs = m.quadratic_runs;
+    let record_every = plan.total / QUADRATIC_POINTS;
+    let mut curves = Table::new([
         "schedule",
         "examples",
         "loss_mean",
@@ -363,271 +691,200 @@ fn quadratic_part(
         "loss_hi",
         "loss_theory",
     ]);
-    let names = ["staged (best eta_0)", "constant (best eta)"];
-    let mut curve_series = Vec::new();
     let mut max_z: f64 = 0.0;
-    for (s, stages) in schedules.iter().enumerate() {
-        let mine = &sims[s * runs..(s + 1) * runs];
-        let mut sim_points = Vec::new();
-        let mut theory_points = Vec::new();
-        for k in 0..=points as usize {
+    for (s, stages) in plan.winners.iter().enumerate() {
+        let mine = &m.quadratic[s * runs..(s + 1) * runs];
+        for k in 0..=QUADRATIC_POINTS as usize {
             let steps = k as u64 * record_every;
-            let values: Vec<f64> = mine.iter().map(|r| r[k]).collect();
-            let e = mean_estimate(&values);
+            let e = mean_estimate(&mine.iter().map(|r| r[k]).collect::<Vec<_>>());
             let th = staged_loss(&model, stages, batch, steps);
-            let examples = steps * p.quadratic_batch as u64;
             let ci = e.ci95();
-            curves_table.push(row![names[s], examples, e.value, ci[0], ci[1], th]);
-            if k > 0 {
-                sim_points.push(Point::with_interval(examples as f64, e.value, ci));
-            }
-            if k as u64 == points {
-                // The final loss's run-to-run variance is known exactly (Gaussian iterates), so the
-                // z-score uses it rather than the sample SD of 16 skewed values.
+            let examples = steps * p.quadratic_batch as u64;
+            curves.push(row![
+                QUADRATIC_NAMES[s],
+                examples,
+                e.value,
+                ci[0],
+                ci[1],
+                th
+            ]);
+            if k as u64 == QUADRATIC_POINTS {
+                // The final loss's run-to-run variance is known exactly (Gaussian iterates), so
+                // the z-score uses it rather than the sample SD of 16 skewed values.
                 let w0: Vec<f64> = model.initial.iter().map(|m| m.sqrt()).collect();
                 let se =
                     (staged_loss_variance(&model, stages, batch, steps, &w0) / runs as f64).sqrt();
                 max_z = max_z.max(((e.value - th) / se).abs());
             }
         }
-        // A fine theory curve: 400 points.
-        for k in 1..=400u64 {
-            let steps = total * k / 400;
-            theory_points.push(Point::new(
-                (steps * p.quadratic_batch as u64) as f64,
-                staged_loss(&model, stages, batch, steps),
-            ));
-        }
-        curve_series.push(Series {
-            label: format!("{} simulated", names[s]),
-            kind: SeriesKind::Simulation,
-            color: s,
-            points: sim_points,
-        });
-        curve_series.push(Series {
-            label: format!("{} closed form", names[s]),
-            kind: SeriesKind::Theory,
-            color: s,
-            points: theory_points,
-        });
     }
-    out.exact("quadratic_sim_max_abs_z", max_z);
-    out.table("quadratic-final-loss", table);
-    out.table("quadratic-curves", curves_table);
-    out.samples += 2 * runs as u64 * total * p.quadratic_dim as u64;
-
-    let curves = Panel {
-        title: "(a) Noisy quadratic, d = 100, b = 1".into(),
-        x: Axis::linear("examples"),
-        y: Axis::log("expected loss"),
-        series: curve_series,
-        labels: Vec::new(),
-    };
-    let finals = Panel {
-        title: "(a) Final loss on a budget of 10^5 examples".into(),
-        x: Axis::log("step size (eta, or eta_0 of the staged schedule)"),
-        y: Axis::log("final expected loss"),
-        series: vec![
-            Series {
-                label: "staged, closed form".into(),
-                kind: SeriesKind::Theory,
-                color: 0,
-                points: staged_curve,
-            },
-            Series {
-                label: "constant, closed form".into(),
-                kind: SeriesKind::Theory,
-                color: 1,
-                points: constant_curve,
-            },
-        ],
-        labels: Vec::new(),
-    };
-    Ok((curves, finals))
+    out.measured("quadratic_sim_max_abs_z", max_z);
+    out.table("quadratic-curves", curves);
 }
 
-/// Part (b); returns its two panels (mean loss against steps, P(global) against the step).
-fn well_part(
-    p: &Params,
-    ctx: &RunContext,
-    streams: &Streams,
-    out: &mut Outcome,
-) -> Result<(Panel, Panel), ExperimentError> {
-    let pot = TiltedDoubleWell { tilt: p.tilt };
-    let marks: Landmarks = landmarks(&pot)?;
-    let noise_std = p.noise_variance.sqrt();
-    let temperature = |eta: f64| eta * p.noise_variance / 2.0;
-    let barrier = pot.value(marks.saddle) - pot.value(marks.global_min);
-    let tolerance = p.converged_fraction * barrier;
-    let every = p.well_steps / p.well_checkpoints;
-    let staged_stages = stages_from_fractions(
-        p.well_initial_step,
-        p.well_steps,
-        &p.stage_fractions,
-        &p.stage_step_factors,
-    )?;
-    // Schedules: every constant step of the grid, then the staged one.
-    let mut schedules: Vec<(String, f64, bool, Vec<Stage>)> = p
-        .well_step_grid
-        .iter()
-        .map(|&eta| {
-            (
-                format!("constant eta = {eta}"),
-                eta,
-                false,
-                vec![Stage {
-                    eta,
-                    steps: p.well_steps,
-                }],
-            )
-        })
-        .collect();
-    schedules.push((
-        format!("staged, eta_0 = {}", p.well_initial_step),
-        p.well_initial_step,
-        true,
-        staged_stages.clone(),
-    ));
-    let runs = ctx.scaled(p.well_runs);
-    // Trajectory r of schedule k uses stream ("well", k runs + r); groups of LANES trajectories of
-    // one schedule run in lockstep, which changes no result (see `well_stage`).
-    const LANES: usize = 4;
-    let groups_per_schedule = runs.div_ceil(LANES);
-    let run_group = |first: usize, stages: &[Stage]| -> Vec<WellRun> {
-        let lanes = (runs - first % runs).min(LANES);
-        let mut finished = Vec::with_capacity(lanes);
-        if lanes == LANES {
-            let mut w = [marks.local_min; LANES];
-            let mut rngs: [Stream; LANES] =
-                std::array::from_fn(|j| streams.stream("well", (first + j) as u64));
-            let mut losses: [Vec<f64>; LANES] = std::array::from_fn(|_| {
-                let mut v = Vec::with_capacity(p.well_checkpoints as usize + 1);
-                v.push(pot.value(marks.local_min));
-                v
-            });
-            for s in stages {
-                well_stage(
-                    &pot,
-                    &mut w,
-                    s.eta,
-                    noise_std,
-                    p.clamp,
-                    s.steps,
-                    every,
-                    &mut rngs,
-                    &mut losses,
-                );
-            }
-            for (l, x) in losses.into_iter().zip(w) {
-                finished.push(WellRun {
-                    losses: l,
-                    final_w: x,
-                });
-            }
-        } else {
-            for j in 0..lanes {
-                let mut w = [marks.local_min];
-                let mut rngs = [streams.stream("well", (first + j) as u64)];
-                let mut losses = [vec![pot.value(marks.local_min)]];
-                for s in stages {
-                    well_stage(
-                        &pot,
-                        &mut w,
-                        s.eta,
-                        noise_std,
-                        p.clamp,
-                        s.steps,
-                        every,
-                        &mut rngs,
-                        &mut losses,
-                    );
-                }
-                let [l] = losses;
-                finished.push(WellRun {
-                    losses: l,
-                    final_w: w[0],
-                });
-            }
-        }
-        finished
-    };
-    let sims: Vec<WellRun> = map_indexed(schedules.len() * groups_per_schedule, |g| {
-        let k = g / groups_per_schedule;
-        let first = k * runs + (g % groups_per_schedule) * LANES;
-        run_group(first, &schedules[k].3)
-    })
-    .into_iter()
-    .flatten()
-    .collect();
-    out.samples += (schedules.len() * runs) as u64 * p.well_steps;
+/// The outcome of one well schedule over all its runs.
+pub struct WellSummary {
+    /// The schedule.
+    pub schedule: WellSchedule,
+    /// Runs ending in the global well.
+    pub global: u64,
+    /// Runs.
+    pub runs: u64,
+    /// Mean final loss above the minimum of the well each run ends in.
+    pub excess: Estimate,
+    /// Mean loss at every checkpoint.
+    pub mean_loss: Vec<Estimate>,
+    /// The two-state master equation's P(global) at the end.
+    pub predicted: f64,
+    /// The index of its first run in [`Measured::well`].
+    pub first: usize,
+}
 
-    // Two-state predictions: exact escape rates at each temperature used.
-    let rates_at = |eta: f64| escape_rates(&pot, &marks, temperature(eta), p.clamp);
-    let mut summaries = Vec::new();
-    for (k, (label, eta, staged, stages)) in schedules.iter().enumerate() {
-        let mine = &sims[k * runs..(k + 1) * runs];
-        let global = mine
-            .iter()
-            .filter(|r| in_global_well(&marks, r.final_w))
-            .count() as u64;
-        let excess: Vec<f64> = mine
-            .iter()
-            .map(|r| {
-                let floor = if in_global_well(&marks, r.final_w) {
-                    pot.value(marks.global_min)
-                } else {
-                    pot.value(marks.local_min)
-                };
-                pot.value(r.final_w) - floor
-            })
-            .collect();
-        let mean_loss = (0..=p.well_checkpoints as usize)
-            .map(|c| mean_estimate(&mine.iter().map(|r| r.losses[c]).collect::<Vec<_>>()))
-            .collect();
-        let mut two_state = Vec::new();
-        for s in stages {
-            two_state.push((rates_at(s.eta)?, s.eta * s.steps as f64));
-        }
-        summaries.push(WellSummary {
-            label: label.clone(),
-            eta: *eta,
-            staged: *staged,
-            global,
-            runs: runs as u64,
-            excess: mean_estimate(&excess),
-            mean_loss,
-            losses: mine.iter().map(|r| r.losses.clone()).collect(),
-            predicted: two_state_probability(0.0, &two_state),
-        });
+impl WellSummary {
+    /// Wilson's interval of P(global), with its lower end exactly 0 when no run succeeded (the
+    /// formula leaves a rounding residue there).
+    fn wilson(&self) -> [f64; 2] {
+        let [lo, hi] = wilson_interval(self.global, self.runs, Z95);
+        [if self.global == 0 { 0.0 } else { lo }, hi]
     }
-    let staged = summaries
-        .iter()
-        .find(|s| s.staged)
-        .ok_or_else(|| ExperimentError::InvalidParams("no staged schedule".into()))?;
-    let best_constant = summaries
-        .iter()
-        .filter(|s| !s.staged && s.excess.value <= tolerance)
-        .max_by(|a, b| a.global.cmp(&b.global).then(b.eta.total_cmp(&a.eta)))
-        .ok_or_else(|| {
-            ExperimentError::InvalidParams(format!(
-                "no constant step of the grid converges (mean final excess <= {tolerance})"
-            ))
-        })?;
-    // Wilson's interval, with its lower end exactly 0 when no run succeeded (the formula leaves a
-    // rounding residue there).
-    let wilson = |s: &WellSummary| {
-        let [lo, hi] = wilson_interval(s.global, s.runs, Z95);
-        [if s.global == 0 { 0.0 } else { lo }, hi]
-    };
+
+    fn p_global(&self) -> f64 {
+        self.global as f64 / self.runs as f64
+    }
+}
+
+/// Part (b) summarized: every schedule, the staged one and the best converging constant step.
+pub struct WellOutcome<'a> {
+    pot: TiltedDoubleWell,
+    marks: Landmarks,
+    summaries: Vec<WellSummary>,
+    staged: usize,
+    best_constant: usize,
+    tolerance: f64,
+    runs: &'a [WellRun],
+}
+
+impl<'a> WellOutcome<'a> {
+    fn new(p: &Params, m: &'a Measured) -> Result<Self, ExperimentError> {
+        let pot = TiltedDoubleWell { tilt: p.tilt };
+        let marks: Landmarks = landmarks(&pot)?;
+        let barrier = pot.value(marks.saddle) - pot.value(marks.global_min);
+        let tolerance = p.converged_fraction * barrier;
+        let runs = m.well_runs;
+        let mut summaries = Vec::new();
+        for (k, schedule) in well_schedules(p)?.into_iter().enumerate() {
+            let mine = &m.well[k * runs..(k + 1) * runs];
+            let global = mine
+                .iter()
+                .filter(|r| in_global_well(&marks, r.final_w))
+                .count() as u64;
+            let excess: Vec<f64> = mine
+                .iter()
+                .map(|r| {
+                    let floor = if in_global_well(&marks, r.final_w) {
+                        pot.value(marks.global_min)
+                    } else {
+                        pot.value(marks.local_min)
+                    };
+                    pot.value(r.final_w) - floor
+                })
+                .collect();
+            let mean_loss = (0..=p.well_checkpoints as usize)
+                .map(|c| mean_estimate(&mine.iter().map(|r| r.losses[c]).collect::<Vec<_>>()))
+                .collect();
+            let mut two_state = Vec::new();
+            for s in &schedule.stages {
+                let t = s.eta * p.noise_variance / 2.0;
+                two_state.push((
+                    escape_rates(&pot, &marks, t, p.clamp)?,
+                    s.eta * s.steps as f64,
+                ));
+            }
+            summaries.push(WellSummary {
+                schedule,
+                global,
+                runs: runs as u64,
+                excess: mean_estimate(&excess),
+                mean_loss,
+                predicted: two_state_probability(0.0, &two_state),
+                first: k * runs,
+            });
+        }
+        let staged = summaries
+            .iter()
+            .position(|s| s.schedule.staged)
+            .ok_or_else(|| ExperimentError::InvalidParams("no staged schedule".into()))?;
+        let best_constant = summaries
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.schedule.is_constant() && s.excess.value <= tolerance)
+            .max_by(|(_, a), (_, b)| {
+                a.global
+                    .cmp(&b.global)
+                    .then(b.schedule.eta.total_cmp(&a.schedule.eta))
+            })
+            .map(|(i, _)| i)
+            .ok_or_else(|| {
+                ExperimentError::InvalidParams(format!(
+                    "no constant step of the grid converges (mean final excess <= {tolerance})"
+                ))
+            })?;
+        Ok(Self {
+            pot,
+            marks,
+            summaries,
+            staged,
+            best_constant,
+            tolerance,
+            runs: &m.well,
+        })
+    }
+
+    fn staged(&self) -> &WellSummary {
+        &self.summaries[self.staged]
+    }
+
+    fn best_constant(&self) -> &WellSummary {
+        &self.summaries[self.best_constant]
+    }
+
+    /// The two-stage baseline.
+    fn two_stage(&self) -> Option<&WellSummary> {
+        self.summaries.iter().find(|s| s.schedule.two_stage)
+    }
+
+    /// The constant step eta_0 (the staged schedule's first step).
+    fn constant_eta0(&self) -> Option<&WellSummary> {
+        let eta0 = self.staged().schedule.eta;
+        self.summaries
+            .iter()
+            .find(|s| s.schedule.is_constant() && s.schedule.eta == eta0)
+    }
+
+    /// The final loss above the global minimum, L(w) - L(w_g), of each run of a schedule.
+    fn final_losses(&self, s: &WellSummary) -> Vec<f64> {
+        let floor = self.pot.value(self.marks.global_min);
+        self.runs[s.first..s.first + s.runs as usize]
+            .iter()
+            .map(|r| self.pot.value(r.final_w) - floor)
+            .collect()
+    }
+
+    fn gibbs(&self, p: &Params, eta: f64) -> f64 {
+        let t = eta * p.noise_variance / 2.0;
+        gibbs_global_probability(&self.pot, &self.marks, t, p.clamp, 8000)
+    }
+}
+
+/// Part (b)'s metrics: P(global) of the staged schedule and of the best converging constant step,
+/// against each other and against Gibbs, and the paired stage drops.
+fn well_metrics(p: &Params, w: &WellOutcome, out: &mut Metrics) {
+    let (staged, best) = (w.staged(), w.best_constant());
     let p_staged = proportion_estimate(staged.global, staged.runs);
-    let p_const = proportion_estimate(best_constant.global, best_constant.runs);
-    out.with_interval("p_global_staged", p_staged.value, wilson(staged));
-    out.with_interval(
-        "p_global_best_constant",
-        p_const.value,
-        wilson(best_constant),
-    );
-    out.exact("well_best_constant_step", best_constant.eta);
+    let p_const = proportion_estimate(best.global, best.runs);
+    out.estimate_with_interval("p_global_staged", p_staged.value, staged.wilson());
+    out.estimate_with_interval("p_global_best_constant", p_const.value, best.wilson());
+    out.measured("well_best_constant_step", best.schedule.eta);
     // The difference of two independent proportions in units of its standard error, each arm's
     // variance q(1 - q)/n with q kept within [1/n, 1 - 1/n], so that an arm with no success (or no
     // failure) still carries the binomial uncertainty of one run in n.
@@ -635,34 +892,76 @@ fn well_part(
         let q = e.value.clamp(1.0 / n as f64, 1.0 - 1.0 / n as f64);
         q * (1.0 - q) / n as f64
     };
-    let diff_se = (arm_var(&p_staged, staged.runs) + arm_var(&p_const, best_constant.runs)).sqrt();
-    out.exact(
+    let diff_se = (arm_var(&p_staged, staged.runs) + arm_var(&p_const, best.runs)).sqrt();
+    out.measured(
         "p_global_advantage_z",
         (p_staged.value - p_const.value) / diff_se,
     );
-    let gibbs = gibbs_global_probability(
-        &pot,
-        &marks,
-        temperature(p.well_initial_step),
-        p.clamp,
-        8000,
-    );
-    out.exact("p_global_staged_gibbs", gibbs);
-    out.exact("p_global_staged_two_state", staged.predicted);
-    out.exact("p_global_staged_abs_error", (p_staged.value - gibbs).abs());
+    let gibbs = w.gibbs(p, p.well_initial_step);
+    out.computed("p_global_staged_gibbs", gibbs);
+    out.computed("p_global_staged_two_state", staged.predicted);
+    out.measured("p_global_staged_abs_error", (p_staged.value - gibbs).abs());
     out.estimate("staged_final_excess", staged.excess);
-    out.exact("converged_tolerance", tolerance);
-    out.exact("exploration_temperature", temperature(p.well_initial_step));
+    out.computed("converged_tolerance", w.tolerance);
+    out.computed(
+        "exploration_temperature",
+        p.well_initial_step * p.noise_variance / 2.0,
+    );
+    out.measured("well_stage_drop_min_z", stage_drops(p, w).0);
+    baseline_metrics(w, out);
+}
 
-    // Paired drops of the loss across each stage change of the staged schedule.
+/// The three-stage schedule against its baselines on the well: the two-stage schedule (paired run
+/// by run: both read the same streams and share their first stage) and the constant step eta_0
+/// (independent runs), by the mean final loss above the global minimum, which counts both the
+/// basin a run ends in and how far it has converged there.
+fn baseline_metrics(w: &WellOutcome, out: &mut Metrics) {
+    let three = w.final_losses(w.staged());
+    out.estimate("well_final_loss_staged", mean_estimate(&three));
+    if let Some(two) = w.two_stage() {
+        let losses = w.final_losses(two);
+        out.estimate("well_final_loss_two_stage", mean_estimate(&losses));
+        let p_two = proportion_estimate(two.global, two.runs);
+        out.estimate_with_interval("p_global_two_stage", p_two.value, two.wilson());
+        out.estimate("two_stage_final_excess", two.excess);
+        out.estimate(
+            "well_final_loss_three_over_two",
+            paired_ratio(&three, &losses),
+        );
+    }
+    if let Some(c) = w.constant_eta0() {
+        let losses = w.final_losses(c);
+        let (a, b) = (mean_estimate(&three), mean_estimate(&losses));
+        out.estimate("well_final_loss_constant_eta0", b);
+        let p_c = proportion_estimate(c.global, c.runs);
+        out.estimate_with_interval("p_global_constant_eta0", p_c.value, c.wilson());
+        out.estimate("constant_eta0_final_excess", c.excess);
+        // Independent arms: the delta method, SE(R)^2 = R^2 (se_a^2 / a^2 + se_b^2 / b^2).
+        let r = a.value / b.value;
+        let (ra, rb) = (a.se / a.value, b.se / b.value);
+        let ratio = Estimate {
+            value: r,
+            se: r.abs() * (ra * ra + rb * rb).sqrt(),
+            n: a.n.min(b.n),
+        };
+        out.estimate("well_final_loss_three_over_constant_eta0", ratio);
+    }
+}
+
+/// Paired drops of the loss across each stage change of the staged schedule: the smallest z and
+/// the table.
+fn stage_drops(p: &Params, w: &WellOutcome) -> (f64, Table) {
+    let every = p.well_steps / p.well_checkpoints;
+    let staged = w.staged();
+    let runs = &w.runs[staged.first..staged.first + staged.runs as usize];
     let mut boundary = 0u64;
     let mut ends = Vec::new();
-    for s in &staged_stages {
+    for s in &staged.schedule.stages {
         boundary += s.steps;
         ends.push((boundary / every) as usize);
     }
     let mut min_z = f64::INFINITY;
-    let mut drop_table = Table::new([
+    let mut table = Table::new([
         "change",
         "step",
         "loss_before",
@@ -671,14 +970,13 @@ fn well_part(
         "drop_se",
     ]);
     for (c, pair) in ends.windows(2).enumerate() {
-        let drops: Vec<f64> = staged
-            .losses
+        let drops: Vec<f64> = runs
             .iter()
-            .map(|l| l[pair[0]] - l[pair[1]])
+            .map(|r| r.losses[pair[0]] - r.losses[pair[1]])
             .collect();
         let e = mean_estimate(&drops);
         min_z = min_z.min(e.value / e.se);
-        drop_table.push(row![
+        table.push(row![
             c + 1,
             pair[0] as u64 * every,
             staged.mean_loss[pair[0]].value,
@@ -687,8 +985,11 @@ fn well_part(
             e.se
         ]);
     }
-    out.exact("well_stage_drop_min_z", min_z);
+    (min_z, table)
+}
 
+/// Every schedule of part (b): P(global) against its predictions, final excess, converged or not.
+fn well_table(p: &Params, w: &WellOutcome) -> Table {
     let mut table = Table::new([
         "schedule",
         "step_size",
@@ -702,63 +1003,179 @@ fn well_part(
         "final_excess_se",
         "converged",
     ]);
-    for s in &summaries {
-        let ci = wilson(s);
-        let t = temperature(s.eta);
+    for s in &w.summaries {
+        let ci = s.wilson();
+        let eta = s.schedule.eta;
         table.push(row![
-            s.label.clone(),
-            s.eta,
-            t,
-            s.global as f64 / s.runs as f64,
+            s.schedule.label.clone(),
+            eta,
+            eta * p.noise_variance / 2.0,
+            s.p_global(),
             ci[0],
             ci[1],
             s.predicted,
-            gibbs_global_probability(&pot, &marks, t, p.clamp, 8000),
+            w.gibbs(p, eta),
             s.excess.value,
             s.excess.se,
-            if s.excess.value <= tolerance {
+            if s.excess.value <= w.tolerance {
                 "yes"
             } else {
                 "no"
             }
         ]);
     }
-    // Curves of the mean loss above the global minimum, L(w) - L(w_g) >= 0.
-    let floor = pot.value(marks.global_min);
-    let mut curves_table = Table::new([
+    table
+}
+
+/// The schedules part (b)'s curves show: the staged one, the best converging constant step and
+/// the constant eta_0.
+fn shown<'s>(w: &'s WellOutcome, eta0: f64) -> Vec<&'s WellSummary> {
+    let best = w.best_constant().schedule.eta;
+    w.summaries
+        .iter()
+        .filter(|s| !s.schedule.is_constant() || s.schedule.eta == best || s.schedule.eta == eta0)
+        .collect()
+}
+
+/// Curves of the mean loss above the global minimum, L(w) - L(w_g) >= 0.
+fn well_curve_table(p: &Params, w: &WellOutcome) -> Table {
+    let floor = w.pot.value(w.marks.global_min);
+    let mut table = Table::new([
         "schedule",
         "step",
         "loss_above_global_min_mean",
         "loss_above_global_min_lo",
         "loss_above_global_min_hi",
     ]);
-    let mut curve_series = Vec::new();
-    let shown: Vec<&WellSummary> = summaries
-        .iter()
-        .filter(|s| s.staged || s.eta == best_constant.eta || s.eta == p.well_initial_step)
-        .collect();
-    for (color, s) in shown.iter().enumerate() {
-        let mut pts = Vec::new();
+    let step_every = p.well_steps / p.well_checkpoints;
+    for s in shown(w, p.well_initial_step) {
         for (c, e) in s.mean_loss.iter().enumerate() {
             let ci = e.ci95();
-            let step = c as u64 * every;
-            let (v, lo, hi) = (e.value - floor, ci[0] - floor, ci[1] - floor);
-            curves_table.push(row![s.label.clone(), step, v, lo, hi]);
-            pts.push(Point::with_interval(step as f64, v, [lo, hi]));
+            table.push(row![
+                s.schedule.label.clone(),
+                c as u64 * step_every,
+                e.value - floor,
+                ci[0] - floor,
+                ci[1] - floor
+            ]);
         }
-        curve_series.push(Series {
-            label: s.label.clone(),
-            kind: SeriesKind::Simulation,
-            color,
-            points: pts,
-        });
     }
-    out.table("well-schedules", table);
-    out.table("well-curves", curves_table);
-    out.table("well-stage-drops", drop_table);
+    table
+}
 
-    // P(global) against the step: constants simulated, the two-state prediction and the Gibbs
-    // equilibrium on a fine grid of steps, the staged schedule at its eta_0.
+/// (a) The winners' expected loss against examples: closed form and Monte Carlo.
+fn quadratic_curves_panel(p: &Params, plan: &QuadraticPlan, m: &Measured) -> CurvesPanel {
+    let model = NoisyQuadratic::harmonic(p.quadratic_dim);
+    let batch = p.quadratic_batch as f64;
+    let runs = m.quadratic_runs;
+    let record_every = plan.total / QUADRATIC_POINTS;
+    let mut panel = CurvesPanel::new(
+        format!(
+            "(a) Noisy quadratic, d = {}, b = {}",
+            p.quadratic_dim, p.quadratic_batch
+        ),
+        Axis::linear("examples"),
+        Axis::log("expected loss"),
+    );
+    for (s, stages) in plan.winners.iter().enumerate() {
+        let mine = &m.quadratic[s * runs..(s + 1) * runs];
+        let sim = (1..=QUADRATIC_POINTS as usize)
+            .map(|k| {
+                let e = mean_estimate(&mine.iter().map(|r| r[k]).collect::<Vec<_>>());
+                let examples = k as u64 * record_every * p.quadratic_batch as u64;
+                MeasuredPoint::with_ci(examples as f64, e.value, e.ci95())
+            })
+            .collect();
+        let theory = (1..=400u64).map(|k| {
+            let steps = plan.total * k / 400;
+            (
+                (steps * p.quadratic_batch as u64) as f64,
+                staged_loss(&model, stages, batch, steps),
+            )
+        });
+        panel = panel
+            .theory(Line::new(
+                format!("{}, closed form", QUADRATIC_NAMES[s]),
+                s,
+                theory,
+            ))
+            .measured(Points::new(
+                format!("{}, simulated", QUADRATIC_NAMES[s]),
+                s,
+                sim,
+            ));
+    }
+    panel
+}
+
+/// (a) Final expected loss against the step, for constant steps and staged schedules.
+fn quadratic_finals_panel(plan: &QuadraticPlan) -> CurvesPanel {
+    CurvesPanel::new(
+        "(a) Final loss on the budget",
+        Axis::log("step size (η, or η₀ of the staged schedule)"),
+        Axis::log("final expected loss"),
+    )
+    .theory(Line::new(
+        "three stages, closed form",
+        0,
+        plan.grid.iter().map(|&(eta, _, staged)| (eta, staged)),
+    ))
+    .theory(Line::new(
+        "constant, closed form",
+        1,
+        plan.grid.iter().map(|&(eta, constant, _)| (eta, constant)),
+    ))
+    .theory(Line::new(
+        "two stages, closed form",
+        2,
+        plan.grid
+            .iter()
+            .zip(&plan.two_stage)
+            .map(|(&(eta, _, _), &two)| (eta, two)),
+    ))
+}
+
+/// (b) Mean loss above the global minimum against steps.
+fn well_curves_panel(p: &Params, w: &WellOutcome) -> CurvesPanel {
+    let floor = w.pot.value(w.marks.global_min);
+    let mut panel = CurvesPanel::new(
+        "(b) Tilted double well",
+        Axis::linear("steps"),
+        Axis::linear("mean L(w) − L(global min)").with_range(0.0, 0.45),
+    );
+    let step_every = p.well_steps / p.well_checkpoints;
+    for s in shown(w, p.well_initial_step) {
+        // One colour per schedule, the same as in the final-outcomes figure.
+        let group = if s.schedule.staged {
+            0
+        } else if s.schedule.two_stage {
+            2
+        } else if s.schedule.eta == p.well_initial_step {
+            1
+        } else {
+            4
+        };
+        let points = s
+            .mean_loss
+            .iter()
+            .enumerate()
+            .map(|(c, e)| {
+                let ci = e.ci95();
+                MeasuredPoint::with_ci(
+                    (c as u64 * step_every) as f64,
+                    e.value - floor,
+                    [ci[0] - floor, ci[1] - floor],
+                )
+            })
+            .collect();
+        panel = panel.measured(Points::new(s.schedule.label.clone(), group, points));
+    }
+    panel
+}
+
+/// (b) P(global) against the step: constants simulated, the two-state prediction and the Gibbs
+/// equilibrium on a fine grid of steps, the staged schedule at its eta_0.
+fn well_finals_panel(p: &Params, w: &WellOutcome) -> Result<CurvesPanel, ExperimentError> {
     let lo = p
         .well_step_grid
         .iter()
@@ -769,71 +1186,57 @@ fn well_part(
     let mut two_state_line = Vec::new();
     for k in 0..=60 {
         let eta = lo * powf(hi / lo, f64::from(k) / 60.0);
-        let t = temperature(eta);
-        gibbs_line.push(Point::new(
+        let t = eta * p.noise_variance / 2.0;
+        gibbs_line.push((eta, w.gibbs(p, eta)));
+        let rates = escape_rates(&w.pot, &w.marks, t, p.clamp)?;
+        two_state_line.push((
             eta,
-            gibbs_global_probability(&pot, &marks, t, p.clamp, 8000),
-        ));
-        two_state_line.push(Point::new(
-            eta,
-            two_state_probability(0.0, &[(rates_at(eta)?, eta * p.well_steps as f64)]),
+            two_state_probability(0.0, &[(rates, eta * p.well_steps as f64)]),
         ));
     }
-    let constants: Vec<Point> = summaries
+    let point = |s: &WellSummary| MeasuredPoint::with_ci(s.schedule.eta, s.p_global(), s.wilson());
+    let constants = w
+        .summaries
         .iter()
-        .filter(|s| !s.staged)
-        .map(|s| Point::with_interval(s.eta, s.global as f64 / s.runs as f64, wilson(s)))
+        .filter(|s| s.schedule.is_constant())
+        .map(point)
         .collect();
-    let staged_point = vec![Point::with_interval(
-        staged.eta,
-        p_staged.value,
-        wilson(staged),
-    )];
-    let finals = Panel {
-        title: "(b) Tilted double well: runs ending in the global well".into(),
-        x: Axis::log("step size (eta, or eta_0 of the staged schedule)").with_range(1e-4, 0.1),
-        y: Axis::linear("P(global well)").with_range(-0.02, 1.4),
-        series: vec![
-            Series {
-                label: "constant, simulated".into(),
-                kind: SeriesKind::Simulation,
-                color: 1,
-                points: constants,
-            },
-            Series {
-                label: "constant, two-state prediction".into(),
-                kind: SeriesKind::Guide,
-                color: 1,
-                points: two_state_line,
-            },
-            Series {
-                label: "Gibbs equilibrium at T = eta s^2/2".into(),
-                kind: SeriesKind::Theory,
-                color: 6,
-                points: gibbs_line,
-            },
-            Series {
-                label: "staged, simulated".into(),
-                kind: SeriesKind::Simulation,
-                color: 0,
-                points: staged_point,
-            },
-        ],
-        labels: Vec::new(),
-    };
-    let curves = Panel {
-        title: "(b) Tilted double well, s^2 = 40".into(),
-        x: Axis::linear("steps"),
-        y: Axis::linear("mean L(w) - L(global min)").with_range(0.0, 0.45),
-        series: curve_series,
-        labels: Vec::new(),
-    };
-    Ok((curves, finals))
+    Ok(CurvesPanel::new(
+        "(b) Tilted double well: runs ending in the global well",
+        Axis::log("step size (η, or η₀ of the staged schedule)"),
+        Axis::proportion("P(global well)"),
+    )
+    .measured(Points::new("constant, simulated", 1, constants))
+    .guide(Line::new(
+        "constant, two-state prediction",
+        1,
+        two_state_line,
+    ))
+    .theory(Line::new("Gibbs equilibrium at T = η s²/2", 3, gibbs_line))
+    .measured(Points::new(
+        "three stages, simulated",
+        0,
+        vec![point(w.staged())],
+    ))
+    .measured(Points::new(
+        "two stages, simulated",
+        2,
+        // Shifted right a little: it shares its η₀ with the three-stage point.
+        w.two_stage()
+            .map(|s| {
+                let mut q = point(s);
+                q.x *= 1.12;
+                q
+            })
+            .into_iter()
+            .collect(),
+    )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sgd_sim::rng::Streams;
 
     #[test]
     fn defaults_validate() {
@@ -895,5 +1298,80 @@ mod tests {
             e.value,
             e.se
         );
+    }
+
+    /// Small parameters: a 5-d quadratic on 1000 examples, two constant steps on the well.
+    fn small() -> Params {
+        Params {
+            quadratic_dim: 5,
+            quadratic_examples: 1000,
+            quadratic_grid_min: 0.01,
+            quadratic_grid_max: 1.0,
+            quadratic_grid_per_decade: 2,
+            quadratic_runs: 2,
+            well_steps: 1000,
+            well_runs: 2,
+            well_step_grid: vec![0.001, 0.01],
+            well_initial_step: 0.01,
+            well_checkpoints: 10,
+            ..Params::default()
+        }
+    }
+
+    /// A hand-made measurement: flat quadratic curves; on the well, every run ends exactly at a
+    /// minimum, the staged schedule's runs in the global well with a loss that drops at each change.
+    fn hand_made(p: &Params) -> Measured {
+        let marks = landmarks(&TiltedDoubleWell { tilt: p.tilt }).unwrap();
+        let quadratic = vec![vec![0.1; QUADRATIC_POINTS as usize + 1]; 4];
+        let run = |w: f64, drop: f64| WellRun {
+            losses: (0..=10).map(|c| 1.0 - drop * f64::from(c)).collect(),
+            final_w: w,
+        };
+        let well = vec![
+            run(marks.local_min, 0.0),
+            run(marks.local_min, 0.0),
+            run(marks.global_min, 0.0),
+            run(marks.local_min, 0.0),
+            run(marks.global_min, 0.05),
+            run(marks.global_min, 0.06),
+            run(marks.global_min + 0.1, 0.05),
+            run(marks.global_min + 0.1, 0.06),
+        ];
+        Measured {
+            quadratic_runs: 2,
+            quadratic,
+            well_runs: 2,
+            well,
+            samples: 1,
+        }
+    }
+
+    #[test]
+    fn metrics_and_figures_are_functions_of_the_measurement() {
+        let p = small();
+        assert!(p.validate().is_ok());
+        let m = hand_made(&p);
+        let out = ThreeRegime::metrics(&p, &m).unwrap();
+        assert_eq!(out.value("p_global_staged"), Some(1.0));
+        // The best converging constant step is the one with a run in the global well.
+        assert_eq!(out.value("p_global_best_constant"), Some(0.5));
+        assert_eq!(out.value("well_best_constant_step"), Some(0.01));
+        assert_eq!(out.value("staged_final_excess"), Some(0.0));
+        assert!(out.value("well_stage_drop_min_z").unwrap() > 0.0);
+        assert!(out.value("loss_ratio_quadratic").unwrap() > 0.0);
+        assert_eq!(out.tables["well-schedules"].rows.len(), 4);
+        // The two-stage runs end off the minimum, the three-stage ones on it: ratio 0.
+        assert_eq!(out.value("well_final_loss_three_over_two"), Some(0.0));
+        assert_eq!(out.value("p_global_two_stage"), Some(1.0));
+        assert!(
+            out.value("well_final_loss_three_over_constant_eta0")
+                .unwrap()
+                < 1.0
+        );
+        assert_eq!(out.tables["well-stage-drops"].rows.len(), 2);
+        assert_eq!(out.tables["quadratic-curves"].rows.len(), 102);
+        let figures = ThreeRegime::figures(&p, &m).unwrap().into_map();
+        assert_eq!(figures["loss-curves"].panels.len(), 2);
+        assert_eq!(figures["final-outcomes"].panels.len(), 2);
     }
 }

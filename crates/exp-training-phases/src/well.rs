@@ -214,6 +214,8 @@ mod tests {
     }
 
     #[test]
+    // The reference is computed independently, with the platform's float functions.
+    #[allow(clippy::disallowed_methods)]
     fn gibbs_probability_approaches_laplace_at_low_temperature() {
         // Laplace: P_g / P_l -> exp(-(L_g - L_l)/T) sqrt(L''_l / L''_g), with relative corrections
         // O(T) (about 1% at T = 0.01 for these curvatures).
@@ -242,6 +244,8 @@ mod tests {
     }
 
     #[test]
+    // The reference is computed independently, with the platform's float functions.
+    #[allow(clippy::disallowed_methods)]
     fn two_state_stages_compose() {
         // Two stages with the same rates equal one stage of the summed duration.
         let rates = (0.3, 0.1);
