@@ -96,11 +96,16 @@ fn a_second_signal_ends_the_run_at_once() {
         .spawn()
         .expect("spawn xtask");
     std::thread::sleep(Duration::from_millis(300));
+    // Back to back, and of two kinds (two pending signals of one kind merge into one): the runner
+    // stops within a few tens of milliseconds after the first, so the second arrives before.
     send("INT", child.id());
-    std::thread::sleep(Duration::from_millis(100));
-    send("INT", child.id());
+    send("TERM", child.id());
     let out = child.wait_with_output().expect("wait for xtask");
-    assert_eq!(out.status.signal(), Some(2), "{:?}", out.status);
+    assert!(
+        matches!(out.status.signal(), Some(2 | 15)),
+        "not ended by the second signal: {:?}",
+        out.status
+    );
 }
 
 fn claim(seed: u64) -> String {

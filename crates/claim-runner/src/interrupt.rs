@@ -37,12 +37,13 @@ impl Interrupt {
     /// When a handler cannot be installed.
     pub fn install() -> std::io::Result<Self> {
         let me = Self::default();
+        // One flag for both signals: any signal after the first terminates, whichever they are.
+        let raised = Arc::new(std::sync::atomic::AtomicBool::new(false));
         for sig in [SIGINT, SIGTERM] {
             let number = i32::try_from(sig).unwrap_or(2);
-            // The second signal terminates: the conditional shutdown fires once the flag is set.
-            let raised = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            // The conditional default fires only once the flag is set, by an earlier signal.
             signal_hook::flag::register_conditional_default(number, Arc::clone(&raised))?;
-            signal_hook::flag::register(number, raised)?;
+            signal_hook::flag::register(number, Arc::clone(&raised))?;
             signal_hook::flag::register_usize(number, Arc::clone(&me.signal), sig)?;
         }
         let watcher = me.clone();
