@@ -57,6 +57,11 @@ pub const FAMILIES: &[Family] = &[
         register: exp_training_phases::register,
         source_hash: exp_training_phases::SOURCE_HASH,
     },
+    Family {
+        name: "digits-network",
+        register: exp_digits_network::register,
+        source_hash: exp_digits_network::SOURCE_HASH,
+    },
 ];
 
 /// A registry with every kind of every family.

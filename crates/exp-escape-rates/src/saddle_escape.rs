@@ -277,8 +277,9 @@ fn max_over<T>(items: &[T], f: impl Fn(&T) -> f64) -> f64 {
 /// SGD against its formula and its discrete form, gradient descent against its formulas, and the
 /// slowest SGD mean over gradient descent from the reference start.
 /// The slope of the mean exit step against ln(1/s), in units of its linearized value
-/// 1/ln(1 + eta lambda) (each factor e less noise adds 1/ln(1 + eta lambda) steps); its SE is
-/// propagated from the points' SEs.
+/// 1/ln(1 + eta lambda): by the linearization of [`crate::saddle`], the exit step is
+/// ln(h(R)/|X|)/ln(1 + eta lambda) with |X| proportional to s, so each factor e less noise adds
+/// 1/ln(1 + eta lambda) steps. Its SE is propagated from the points' SEs ([`ols_slope`]).
 fn log_slope_metrics(
     geometry: &SaddleExit,
     m: &Measured,

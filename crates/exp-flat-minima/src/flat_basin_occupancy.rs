@@ -1,26 +1,39 @@
-//! Claim `flat-basin-occupancy`: in the stationary law of Langevin SGD, a flat basin outweighs a
-//! sharp one of the same depth, by the volume factor 1/(1 + c) under isotropic noise, and by much
-//! more when the noise grows with curvature.
+//! Claim `flat-basin-occupancy`: in the stationary law of minibatch SGD, a flat basin outweighs a
+//! sharp one of the same depth; by the volume factor 1/(1 + c) when the minibatch noise is the
+//! same everywhere, and by more when the noise grows with the curvature, as it does when the
+//! examples disagree more where the loss is sharper.
 //!
-//! The compressed double well ([`crate::landscape::CompressedDoubleWell`]) has a flat minimum at -1
-//! (curvature 8) and a sharp one at 1/c (curvature 8 c^2), both of depth 1, with the barrier at 0.
+//! The mean loss is the compressed double well L ([`crate::landscape::CompressedDoubleWell`]): a
+//! flat minimum at -1 (curvature 8) and a sharp one at 1/c (curvature 8 c^2), both of depth 1. It is
+//! the mean of N per-example losses
 //!
-//! - (a) isotropic noise D = T. The right branch is the left one compressed by c, so
-//!   int_0^inf exp(-L/T) = (1/c) int_-inf^0 exp(-L/T), and the Gibbs occupancy of the sharp side
-//!   is P = 1/(1 + c) exactly, at every T: a polynomial (volume) preference for the flat basin.
-//! - (b) D(w) = T (1 + g sigma(w/s)): the Ito stationary density D^-1 exp(-int L'/D), by
-//!   quadrature. The sharp well, at temperature (1 + g) T, is effectively shallower by a factor
-//!   1 + g in exp(-depth/T): an exponential preference.
+//!   l_i(w) = L(w) + a u_i Psi(w) + s v_i w,   Psi' = kappa = L'' clipped to [-K, K], K = 8 c^2,
 //!
-//! Chains start from the stationary density of their model, so the burn-in only forgets the
-//! difference between it and the chain's own law. P is the fraction of recorded states with
-//! w >= 0 (0 is a bin edge; w = 0 exactly has probability 0), averaged over independent chains; its standard error is the spread of the chain means
-//! (batch means with one batch per chain, each 10^6 steps, far longer than the hopping time).
-//! The exact law of the Euler chain at the simulated eta gives the discretization bias.
+//! with u and v fixed per data set, centred, of unit variance and uncorrelated over the N examples
+//! (standardized exactly after drawing), so the mean of the l_i is L itself. Inside both basins
+//! (|L''| <= K) Psi = L' up to a constant, so each example sees the well shifted by a u_i to first
+//! order (l_i ~ L(w + a u_i)) and tilted by s v_i: the per-example gradients
+//! l_i' = L' + a u_i kappa + s v_i spread by sqrt(a^2 kappa^2 + s^2), more where the curvature is
+//! larger. (The clip only acts outside the sharp minimum, where L'' keeps growing as w^2: unclipped,
+//! a noise variance growing as L''^2 gives the stationary law power-law tails and the chains
+//! diverge.) SGD draws b examples with replacement per step, w <- w - eta g_B(w), so the minibatch
+//! gradient has variance (a^2 kappa(w)^2 + s^2) / b and the diffusion of its continuum limit is
+//! D(w) = eta (a^2 kappa^2 + s^2) / (2 b) (the Ito limit of SGD: Li, Tai and E 2017).
+//!
+//! A noise level is given by the ratio r = D(1/c) / D(-1) of the noise at the two minima and the
+//! temperature T = D(-1) at the flat one: with x = a^2 64 / s^2, r = (c^4 x + 1) / (x + 1), so
+//! x = (r - 1) / (c^4 - r) and s^2 = 2 b T / (eta (1 + x)). r = 1 is isotropic minibatch noise
+//! (a = 0): its stationary law is Gibbs, and the Gibbs occupancy of the sharp side is exactly
+//! 1/(1 + c), since the right branch is the left one compressed by c. For r > 1 the Ito stationary
+//! density D^-1 exp(-int L'/D) (Gardiner, 5.2.2) gives the occupancy by quadrature.
+//!
+//! Measured per level: the minibatch gradient variance at both minima (the same batches at both,
+//! a paired ratio), and the occupancy P(w >= 0) of the sharp basin over independent chains (each
+//! from the level's stationary density; its SE from the spread of the chain means).
 
-use crate::chains::{BinCounts, groups, run_group};
-use crate::landscape::{CompressedDoubleWell, Diffusion};
-use crate::stationary::{DensityGrid, EulerChainLaw};
+use crate::chains::BinCounts;
+use crate::landscape::CompressedDoubleWell;
+use crate::stationary::DensityGrid;
 use claim_spec::figure::{
     Axis, Bins, CategoriesPanel, CategorySeries, FigureData, HistogramPanel, Line, Value,
 };
@@ -30,10 +43,10 @@ use claim_spec::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sgd_sim::parallel::map_indexed;
+use sgd_sim::parallel::cancellable_trajectories;
 use sgd_sim::potential::Potential;
-use sgd_sim::rng::uniform01;
-use sgd_sim::stats::{Estimate, mean_estimate};
+use sgd_sim::rng::{Stream, standard_normal, uniform_index, uniform01};
+use sgd_sim::stats::{Estimate, mean_estimate, paired_ratio};
 
 /// Parameters of `flat-minima/flat-basin-occupancy`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -41,23 +54,28 @@ use sgd_sim::stats::{Estimate, mean_estimate};
 pub struct Params {
     /// Compression c of the sharp basin (curvature ratio c^2).
     pub compression: f64,
-    /// Temperature T (on the flat side, for the curvature-dependent noise).
+    /// Temperature T = D(-1) of the minibatch noise at the flat minimum.
     pub temperature: f64,
     /// Step size eta.
     pub eta: f64,
-    /// Independent chains per noise model.
+    /// Examples N of the data set.
+    pub examples: usize,
+    /// Batch size b (drawn with replacement).
+    pub batch_size: usize,
+    /// Noise levels: the ratio r of the minibatch noise at the sharp minimum to that at the flat
+    /// one; the first must be 1 (isotropic), all below c^4.
+    pub noise_ratios: Vec<f64>,
+    /// Independent chains per level.
     pub chains: usize,
     /// Recorded steps per chain.
     pub steps: u64,
     /// Unrecorded steps per chain before recording.
     pub burn_in: u64,
-    /// Relative noise increase g on the sharp side, D = T (1 + g sigma(w/s)).
-    pub noise_gain: f64,
-    /// Width s of the switch of the noise at the barrier.
-    pub noise_width: f64,
+    /// Minibatches drawn at the minima to measure the gradient variance.
+    pub noise_batches: usize,
     /// Bins of the histogram drawn in the figure.
     pub bins: usize,
-    /// Range of that histogram.
+    /// Range of that histogram (0 must be a bin edge).
     pub range: [f64; 2],
 }
 
@@ -67,11 +85,13 @@ impl Default for Params {
             compression: 2.0,
             temperature: 0.5,
             eta: 0.002,
-            chains: 400,
-            steps: 1_000_000,
+            examples: 1000,
+            batch_size: 4,
+            noise_ratios: vec![1.0, 2.0, 4.0],
+            chains: 100,
+            steps: 200_000,
             burn_in: 10_000,
-            noise_gain: 3.0,
-            noise_width: 0.05,
+            noise_batches: 20_000,
             bins: 140,
             range: [-2.0, 1.5],
         }
@@ -80,46 +100,40 @@ impl Default for Params {
 
 impl ExperimentParams for Params {
     fn validate(&self) -> Result<(), ParamError> {
-        ParamError::positive("compression", self.compression)?;
-        if !(1.0..=4.0).contains(&self.compression) {
-            return Err(ParamError::new("compression", "must be in [1, 4]"));
-        }
-        ParamError::positive("temperature", self.temperature)?;
-        if self.temperature > 1.0 {
-            return Err(ParamError::new(
-                "temperature",
-                "must be at most 1 (both basins must stay basins)",
-            ));
-        }
+        ParamError::in_range("compression", self.compression, 1.0, 4.0)?;
+        ParamError::in_range("temperature", self.temperature, 0.05, 1.0)?;
         ParamError::positive("eta", self.eta)?;
-        // The Euler step is stable in the sharp well only for eta L'' < 2, L'' = 8 c^2.
+        // The iteration is stable in the sharp well only for eta L'' < 2, L'' = 8 c^2.
         if self.eta * 8.0 * self.compression * self.compression > 0.5 {
             return Err(ParamError::new(
                 "eta",
                 "eta * 8 c^2 must be at most 0.5 (the sharp well's curvature)",
             ));
         }
+        ParamError::at_least("examples", self.examples as u64, 10)?;
+        ParamError::at_least("batch_size", self.batch_size as u64, 1)?;
+        ParamError::all_positive("noise_ratios", &self.noise_ratios)?;
+        if self.noise_ratios[0] != 1.0 {
+            return Err(ParamError::new("noise_ratios[0]", "must be 1 (isotropic)"));
+        }
+        let c4 = sgd_sim::math::powi(self.compression, 4);
+        for (i, &r) in self.noise_ratios.iter().enumerate() {
+            if !(1.0..c4).contains(&r) || (i > 0 && r <= self.noise_ratios[i - 1]) {
+                return Err(ParamError::new(
+                    format!("noise_ratios[{i}]"),
+                    format!("must ascend from 1 and stay below c^4 = {c4}"),
+                ));
+            }
+        }
         ParamError::at_least("chains", self.chains as u64, 4)?;
         ParamError::at_least("steps", self.steps, 1000)?;
-        ParamError::finite("noise_gain", self.noise_gain)?;
-        if !(0.0..=10.0).contains(&self.noise_gain) {
-            return Err(ParamError::new("noise_gain", "must be in [0, 10]"));
-        }
-        ParamError::positive("noise_width", self.noise_width)?;
-        if self.noise_width > 1.0 || self.noise_width < 0.01 {
-            return Err(ParamError::new("noise_width", "must be in [0.01, 1]"));
-        }
+        ParamError::at_least("noise_batches", self.noise_batches as u64, 100)?;
         ParamError::at_least("bins", self.bins as u64, 2)?;
-        if self.bins > 2000 {
-            return Err(ParamError::new("bins", "must be at most 2000"));
-        }
         let [lo, hi] = self.range;
-        ParamError::finite("range[0]", lo)?;
-        ParamError::finite("range[1]", hi)?;
-        if !(lo < 0.0 && 0.0 < hi && lo >= -3.0 && hi <= 3.0) {
+        if !((-3.0..0.0).contains(&lo) && hi > 0.0 && hi <= 3.0) {
             return Err(ParamError::new(
                 "range",
-                format!("must satisfy -3 <= lo < 0 < hi <= 3, got [{lo}, {hi}]"),
+                "must satisfy -3 <= lo < 0 < hi <= 3",
             ));
         }
         let zero_edge = -lo / (hi - lo) * self.bins as f64;
@@ -133,48 +147,152 @@ impl ExperimentParams for Params {
     }
 
     fn estimated_work(&self) -> f64 {
-        2.0 * self.chains as f64 * (self.steps + self.burn_in) as f64
+        let per_step = self.batch_size as f64 + 2.0;
+        self.noise_ratios.len() as f64
+            * (self.chains as f64 * (self.steps + self.burn_in) as f64 + self.noise_batches as f64)
+            * per_step
     }
 }
 
-/// Half-width of the quadrature and Nystrom domains (L(-3) = 64, L(3) = (9 c^2 - 1)^2).
+/// Half-width of the quadrature domain (L(-3) = 64, L(3) = (9 c^2 - 1)^2).
 const DOMAIN: f64 = 3.0;
-/// Node spacing cap of the Nystrom solution. L'' jumps at the barrier, so the error there is
-/// O(h^2): refining 0.02, 0.01, 0.005, 0.0025 at eta = 0.002 moves P(sharp) of the isotropic chain
-/// by 1.3e-4, 3.3e-5, 8e-6 (ratios of 4), so at 0.01 it is within 4.4e-5 of its limit, 1/20 of the
-/// standard error of the simulated occupancy; the logistic noise already forces 0.01.
-const KINK_STEP: f64 = 0.01;
-/// Intervals of the stationary-density quadrature (h = 5e-4, far below the noise width 0.01..).
+/// Intervals of the stationary-density quadrature (h = 5e-4).
 const QUADRATURE_INTERVALS: usize = 12_000;
 
-/// The kind `flat-minima/flat-basin-occupancy`.
-#[derive(Debug)]
-pub struct FlatBasinOccupancy;
-
-/// One noise model's measurement, with its theory.
+/// The per-example coefficients: centred, unit variance, uncorrelated over the data set.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Model {
-    /// The model's name.
-    pub name: &'static str,
-    /// Its diffusion D(w).
-    pub diffusion: Diffusion,
-    /// Its continuum stationary density (Gibbs or Ito), by quadrature.
+pub struct DataSet {
+    /// u_i, the shifts (scaled by a per level).
+    pub u: Vec<f64>,
+    /// v_i, the tilts (scaled by s per level).
+    pub v: Vec<f64>,
+}
+
+impl DataSet {
+    /// Draws N normal pairs and standardizes them exactly (Gram-Schmidt on centred vectors).
+    fn draw(n: usize, rng: &mut Stream) -> Self {
+        let mut u: Vec<f64> = (0..n).map(|_| standard_normal(rng)).collect();
+        let mut v: Vec<f64> = (0..n).map(|_| standard_normal(rng)).collect();
+        let centre = |x: &mut Vec<f64>| {
+            let m = x.iter().sum::<f64>() / n as f64;
+            x.iter_mut().for_each(|e| *e -= m);
+        };
+        let scale = |x: &mut Vec<f64>| {
+            let var = sgd_sim::linalg::dot(x, x) / n as f64;
+            let k = 1.0 / var.sqrt();
+            x.iter_mut().for_each(|e| *e *= k);
+        };
+        centre(&mut u);
+        centre(&mut v);
+        scale(&mut u);
+        let proj = sgd_sim::linalg::dot(&u, &v) / n as f64;
+        v.iter_mut().zip(&u).for_each(|(e, a)| *e -= proj * a);
+        scale(&mut v);
+        Self { u, v }
+    }
+}
+
+/// One noise level: the ratio r and the per-example scales a and s it implies.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Level {
+    /// r = D(1/c) / D(-1).
+    pub ratio: f64,
+    /// The shift scale a.
+    pub a: f64,
+    /// The tilt scale s.
+    pub s: f64,
+}
+
+impl Level {
+    fn new(p: &Params, ratio: f64) -> Self {
+        let c4 = sgd_sim::math::powi(p.compression, 4);
+        let x = (ratio - 1.0) / (c4 - ratio);
+        let s2 = 2.0 * p.batch_size as f64 * p.temperature / (p.eta * (1.0 + x));
+        Self {
+            ratio,
+            a: (x * s2 / 64.0).sqrt(),
+            s: s2.sqrt(),
+        }
+    }
+
+    /// The metric suffix: `isotropic`, or `noise_ratio_<r>`.
+    pub fn name(&self) -> String {
+        if self.ratio == 1.0 {
+            "isotropic".into()
+        } else {
+            format!("noise_ratio_{}", self.ratio)
+        }
+    }
+
+    /// D(w) = eta (a^2 kappa^2 + s^2) / (2 b).
+    fn diffusion(&self, p: &Params, w: f64) -> f64 {
+        let h = clipped_curvature(&well(p), w);
+        p.eta * (self.a * self.a * h * h + self.s * self.s) / (2.0 * p.batch_size as f64)
+    }
+}
+
+/// kappa(w): L''(w) clipped to [-K, K], K = 8 c^2 the curvature of the sharp minimum.
+#[inline]
+fn clipped_curvature(well: &CompressedDoubleWell, w: f64) -> f64 {
+    let k = 8.0 * well.compression * well.compression;
+    well.second_derivative(w).clamp(-k, k)
+}
+
+fn well(p: &Params) -> CompressedDoubleWell {
+    CompressedDoubleWell {
+        compression: p.compression,
+    }
+}
+
+/// The minibatch gradient at w: L' + a mean(u_B) kappa + s mean(v_B), b indices with replacement.
+#[inline]
+fn minibatch_gradient(
+    well: &CompressedDoubleWell,
+    data: &DataSet,
+    level: &Level,
+    b: usize,
+    w: f64,
+    rng: &mut Stream,
+) -> f64 {
+    let n = data.u.len();
+    let (mut su, mut sv) = (0.0, 0.0);
+    for _ in 0..b {
+        let i = uniform_index(rng, n);
+        su += data.u[i];
+        sv += data.v[i];
+    }
+    let k = 1.0 / b as f64;
+    well.derivative(w) + level.a * su * k * clipped_curvature(well, w) + level.s * sv * k
+}
+
+/// What was measured at one noise level.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LevelMeasured {
+    /// The level.
+    pub level: Level,
+    /// The level's Ito (for r = 1, Gibbs) stationary density, by quadrature.
     pub density: DensityGrid,
-    /// The continuum occupancy of w > 0 (computed).
+    /// The continuum occupancy of w > 0 (computed; exactly 1/(1 + c) for r = 1).
     pub p_theory: f64,
-    /// The occupancy of w > 0 under the exact law of the Euler chain at eta (computed).
-    pub p_chain: f64,
+    /// Squared minibatch gradients at the flat minimum, one per batch.
+    pub flat_sq: Vec<f64>,
+    /// Squared minibatch gradients at the sharp minimum, the same batches.
+    pub sharp_sq: Vec<f64>,
     /// Per chain: the fraction of recorded states with w >= 0.
     pub per_chain: Vec<f64>,
     /// Pooled histogram counts per bin of `range`.
     pub counts: Vec<u64>,
-    /// All states counted (inside and outside the range).
+    /// All states counted.
     pub total: u64,
 }
 
-impl Model {
-    fn estimate(&self) -> Estimate {
+impl LevelMeasured {
+    fn occupancy(&self) -> Estimate {
         mean_estimate(&self.per_chain)
+    }
+
+    fn noise_ratio(&self) -> Estimate {
+        paired_ratio(&self.sharp_sq, &self.flat_sq)
     }
 
     fn histogram(&self, width: f64) -> Vec<f64> {
@@ -184,7 +302,6 @@ impl Model {
             .collect()
     }
 
-    /// The theory density on the quadrature grid, read at the nearest node (h = 5e-4).
     fn theory_density(&self, w: f64) -> f64 {
         let d = &self.density;
         let k = ((w - d.lo) / d.step).round() as usize;
@@ -192,12 +309,12 @@ impl Model {
     }
 }
 
-/// What the measure step produced: the isotropic model, then the curvature-dependent one.
+/// What the measure step produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Measured {
-    /// The two noise models.
-    pub models: Vec<Model>,
-    /// Recorded plus burn-in steps of all chains.
+    /// One entry per noise level, in the order of `noise_ratios`.
+    pub levels: Vec<LevelMeasured>,
+    /// Steps and batches drawn.
     pub steps: u64,
 }
 
@@ -207,109 +324,107 @@ impl MeasuredData for Measured {
     }
 }
 
-/// The two noise models of the claim.
-fn diffusions(p: &Params) -> [(&'static str, Diffusion); 2] {
-    let t = p.temperature;
-    [
-        ("isotropic", Diffusion::Constant { temperature: t }),
-        (
-            "curvature-dependent",
-            Diffusion::Logistic {
-                temperature: t,
-                gain: p.noise_gain,
-                width: p.noise_width,
-            },
-        ),
-    ]
+/// The kind `flat-minima/flat-basin-occupancy`.
+#[derive(Debug)]
+pub struct FlatBasinOccupancy;
+
+/// Squared minibatch gradients at both minima, from the same batches (a paired design).
+fn noise_at_minima(p: &Params, data: &DataSet, level: &Level, rng: &mut Stream) -> [Vec<f64>; 2] {
+    let w = well(p);
+    let mut flat = Vec::with_capacity(p.noise_batches);
+    let mut sharp = Vec::with_capacity(p.noise_batches);
+    let n = data.u.len();
+    let k = 1.0 / p.batch_size as f64;
+    for _ in 0..p.noise_batches {
+        let (mut su, mut sv) = (0.0, 0.0);
+        for _ in 0..p.batch_size {
+            let i = uniform_index(rng, n);
+            su += data.u[i];
+            sv += data.v[i];
+        }
+        let g = |x: f64| {
+            w.derivative(x) + level.a * su * k * clipped_curvature(&w, x) + level.s * sv * k
+        };
+        let (gf, gs) = (g(-1.0), g(1.0 / p.compression));
+        flat.push(gf * gf);
+        sharp.push(gs * gs);
+    }
+    [flat, sharp]
 }
 
-/// Runs one group of up to four chains of one noise model.
-fn run_chain_group(
+/// One chain of minibatch SGD: its counts, or the step at which it left |w| <= 1e3.
+fn run_chain(
     p: &Params,
-    potential: &CompressedDoubleWell,
-    diffusion: Diffusion,
-    w: &mut [f64],
-    rngs: &mut [sgd_sim::rng::Stream],
-    bins: &mut [BinCounts],
-) -> Result<(), crate::chains::ChainDiverged> {
-    let eta = p.eta;
-    match diffusion {
-        Diffusion::Constant { temperature } => {
-            let noise = (2.0 * eta * temperature).sqrt();
-            run_group(w, rngs, bins, p.burn_in, p.steps, 1e3, |w, xi| {
-                w - eta * potential.derivative(w) + noise * xi
-            })
+    data: &DataSet,
+    level: &Level,
+    start: f64,
+    rng: &mut Stream,
+) -> Result<BinCounts, ExperimentError> {
+    let w_well = well(p);
+    let [lo, hi] = p.range;
+    let mut bins = BinCounts::new(lo, hi, p.bins);
+    let mut w = start;
+    for t in 0..p.burn_in + p.steps {
+        w -= p.eta * minibatch_gradient(&w_well, data, level, p.batch_size, w, rng);
+        if t >= p.burn_in {
+            bins.add(w);
         }
-        Diffusion::Logistic {
-            temperature,
-            gain,
-            width,
-        } => {
-            // 2 eta D(w) = 2 eta T + 2 eta T g / (1 + e^(-w/s)), branch-free: e^(-w/s) over-
-            // or underflows to inf or 0 far out, where the logistic is 0 or 1 exactly.
-            let base = 2.0 * eta * temperature;
-            let raise = base * gain;
-            let rate = -1.0 / width;
-            run_group(w, rngs, bins, p.burn_in, p.steps, 1e3, |w, xi| {
-                w - eta * potential.derivative(w)
-                    + (base + raise / (1.0 + sgd_sim::math::exp(w * rate))).sqrt() * xi
-            })
+        if t % 4096 == 0 && (w.is_nan() || w.abs() > 1e3) {
+            return Err(ExperimentError::Diverged {
+                step: t,
+                reason: format!("a chain at noise ratio {} reached w = {w:e}", level.ratio),
+            });
         }
     }
+    Ok(bins)
 }
 
-/// Runs every chain of both models: per model, the chains' counts in index order.
-fn run_chains(
+/// Measures one noise level.
+fn measure_level(
     p: &Params,
     ctx: &RunContext,
-    densities: &[DensityGrid; 2],
-    chains: usize,
-) -> Result<Vec<Vec<BinCounts>>, ExperimentError> {
-    let potential = CompressedDoubleWell {
-        compression: p.compression,
+    data: &DataSet,
+    k: usize,
+) -> Result<LevelMeasured, ExperimentError> {
+    let level = Level::new(p, p.noise_ratios[k]);
+    let density = DensityGrid::ito_with(
+        &well(p),
+        |w| level.diffusion(p, w),
+        -DOMAIN,
+        DOMAIN,
+        QUADRATURE_INTERVALS,
+    )?;
+    let p_theory = if k == 0 {
+        1.0 / (1.0 + p.compression)
+    } else {
+        density.mass(0.0, DOMAIN)?
     };
-    let models = diffusions(p);
-    let chain_groups = groups(chains, 4);
-    let tasks: Vec<(usize, usize, usize)> = (0..2)
-        .flat_map(|m| {
-            chain_groups
-                .iter()
-                .map(move |&(first, size)| (m, first, size))
-        })
-        .collect();
     let streams = ctx.streams();
-    let [lo, hi] = p.range;
-    let results = map_indexed(tasks.len(), |task| {
-        ctx.check_cancelled()?;
-        let (m, first, size) = tasks[task];
-        let mut rngs: Vec<_> = (first..first + size)
-            .map(|c| streams.stream("chain", (m * chains + c) as u64))
-            .collect();
-        let mut w: Vec<f64> = rngs
-            .iter_mut()
-            .map(|r| densities[m].inverse_cdf(uniform01(r)))
-            .collect();
-        let mut bins: Vec<BinCounts> = (0..size).map(|_| BinCounts::new(lo, hi, p.bins)).collect();
-        run_chain_group(p, &potential, models[m].1, &mut w, &mut rngs, &mut bins).map_err(|d| {
-            ExperimentError::Diverged {
-                step: d.step,
-                reason: format!(
-                    "{} chain {} reached w = {:e}",
-                    models[m].0,
-                    first + d.chain,
-                    d.state
-                ),
-            }
-        })?;
-        Ok::<_, ExperimentError>(bins)
-    });
-    ctx.check_cancelled()?;
-    let mut per_model: Vec<Vec<BinCounts>> =
-        vec![Vec::with_capacity(chains), Vec::with_capacity(chains)];
-    for (task, result) in results.into_iter().enumerate() {
-        per_model[tasks[task].0].extend(result?);
-    }
-    Ok(per_model)
+    let mut rng = streams.stream("noise", k as u64);
+    let [flat_sq, sharp_sq] = noise_at_minima(p, data, &level, &mut rng);
+    let chains = ctx.scaled(p.chains).max(4);
+    let purpose = format!("chains/ratio={}", level.ratio);
+    let counts = cancellable_trajectories(&streams, &purpose, chains, &ctx.cancel, |_, rng| {
+        let start = density.inverse_cdf(uniform01(rng));
+        run_chain(p, data, &level, start, rng)
+    })?;
+    let per_chain = counts
+        .iter()
+        .map(|b| b.fraction_at_or_above(0.0))
+        .collect::<Option<Vec<f64>>>()
+        .ok_or_else(|| ExperimentError::InvalidParams("0 must be a bin edge of `range`".into()))?;
+    Ok(LevelMeasured {
+        level,
+        p_theory,
+        flat_sq,
+        sharp_sq,
+        per_chain,
+        counts: (0..p.bins)
+            .map(|j| counts.iter().map(|b| b.counts[j]).sum())
+            .collect(),
+        total: counts.iter().map(BinCounts::total).sum(),
+        density,
+    })
 }
 
 /// The interval of |x/v - 1| over x in the estimate's interval.
@@ -321,112 +436,79 @@ fn rel_error_ci(e: Estimate, v: f64) -> [f64; 2] {
     [low, fl.max(fh)]
 }
 
-/// Odds of the flat basin over the sharp one, with the interval mapped from P's.
-fn odds(e: Estimate) -> (f64, [f64; 2]) {
+/// The metrics of one level.
+fn level_metrics(p: &Params, m: &LevelMeasured, out: &mut Metrics) {
+    let name = m.level.name();
+    let volume_factor = 1.0 / (1.0 + p.compression);
+    let e = m.occupancy();
+    out.estimate(&format!("p_sharp_{name}"), e);
+    out.computed(&format!("p_sharp_{name}_theory"), m.p_theory);
+    out.estimate_with_interval(
+        &format!("p_sharp_{name}_rel_error"),
+        (e.value / m.p_theory - 1.0).abs(),
+        rel_error_ci(e, m.p_theory),
+    );
+    out.estimate_with_interval(
+        &format!("volume_factor_rel_error_{name}"),
+        (e.value / volume_factor - 1.0).abs(),
+        rel_error_ci(e, volume_factor),
+    );
     let [l, h] = e.ci95();
-    ((1.0 - e.value) / e.value, [(1.0 - h) / h, (1.0 - l) / l])
-}
-
-/// The occupancy metrics of both models.
-fn occupancy_metrics(
-    p: &Params,
-    a: &Model,
-    b: &Model,
-    out: &mut Metrics,
-) -> Result<(), ExperimentError> {
-    let volume_factor = 1.0 / (1.0 + p.compression);
-    let (ea, eb) = (a.estimate(), b.estimate());
-    out.estimate("p_sharp_isotropic", ea);
-    out.computed("p_sharp_isotropic_theory", a.p_theory);
-    out.computed("p_sharp_isotropic_quadrature", a.density.mass(0.0, DOMAIN)?);
-    out.computed("p_sharp_isotropic_chain_theory", a.p_chain);
-    out.measured("p_sharp_isotropic_z_vs_chain", ea.z_score(a.p_chain));
-    out.measured(
-        "p_sharp_isotropic_error_over_allowance",
-        (ea.value - a.p_theory).abs() / (4.0 * ea.se + 0.005),
-    );
-    out.estimate("p_sharp_curvature_noise", eb);
-    out.computed("p_sharp_curvature_noise_theory", b.p_theory);
-    out.computed("p_sharp_curvature_noise_chain_theory", b.p_chain);
-    out.measured("p_sharp_curvature_noise_z_vs_chain", eb.z_score(b.p_chain));
-    out.measured(
-        "p_sharp_curvature_noise_rel_error",
-        (eb.value / b.p_theory - 1.0).abs(),
-    );
-    out.computed("volume_factor", volume_factor);
     out.estimate_with_interval(
-        "volume_factor_rel_error_isotropic",
-        (ea.value / volume_factor - 1.0).abs(),
-        rel_error_ci(ea, volume_factor),
+        &format!("flat_over_sharp_odds_{name}"),
+        (1.0 - e.value) / e.value,
+        [(1.0 - h) / h, (1.0 - l) / l],
     );
-    out.estimate_with_interval(
-        "volume_factor_rel_error_curvature_noise",
-        (eb.value / volume_factor - 1.0).abs(),
-        rel_error_ci(eb, volume_factor),
-    );
-    let (oa, oa_ci) = odds(ea);
-    let (ob, ob_ci) = odds(eb);
-    out.estimate_with_interval("flat_over_sharp_odds_isotropic", oa, oa_ci);
-    out.estimate_with_interval("flat_over_sharp_odds_curvature_noise", ob, ob_ci);
+    out.estimate(&format!("noise_variance_ratio_{name}"), m.noise_ratio());
     out.computed(
-        "flat_over_sharp_odds_curvature_noise_theory",
-        (1.0 - b.p_theory) / b.p_theory,
+        &format!("noise_variance_ratio_{name}_theory"),
+        m.level.ratio,
     );
-    Ok(())
+    out.estimate(
+        &format!("noise_variance_flat_{name}"),
+        mean_estimate(&m.flat_sq),
+    );
+    out.computed(
+        &format!("noise_variance_flat_{name}_theory"),
+        2.0 * m.level.diffusion(p, -1.0) / p.eta,
+    );
 }
 
-/// The occupancy table: simulation and theory per model.
-fn occupancy_table(p: &Params, models: &[Model]) -> Table {
-    let volume_factor = 1.0 / (1.0 + p.compression);
-    let mut occupancy = Table::new([
-        "noise_model",
+/// The per-level table: noise, occupancy and theory side by side.
+fn levels_table(p: &Params, m: &Measured) -> Table {
+    let mut table = Table::new([
+        "noise_ratio",
+        "a",
+        "s",
+        "noise_variance_flat",
+        "noise_variance_sharp",
+        "noise_variance_ratio",
+        "noise_variance_ratio_se",
+        "curvature_ratio",
         "p_sharp",
         "p_sharp_lo",
         "p_sharp_hi",
-        "p_sharp_se",
         "p_sharp_theory",
-        "p_sharp_chain_theory",
         "volume_factor",
     ]);
-    for m in models {
-        let e = m.estimate();
-        let [l, h] = e.ci95();
-        occupancy.push(row![
-            m.name,
-            e.value,
-            l,
-            h,
-            e.se,
-            m.p_theory,
-            m.p_chain,
-            volume_factor
-        ]);
-    }
-    occupancy
-}
-
-/// The density table: histograms and theory densities at the bin centres.
-fn density_table(p: &Params, a: &Model, b: &Model) -> Table {
-    let [lo, hi] = p.range;
-    let width = (hi - lo) / p.bins as f64;
-    let (ha, hb) = (a.histogram(width), b.histogram(width));
-    let mut table = Table::new([
-        "w",
-        "density_isotropic",
-        "density_isotropic_theory",
-        "density_curvature_noise",
-        "density_curvature_noise_theory",
-        "diffusion_curvature_noise",
-    ]);
-    for k in 0..p.bins {
-        let w = lo + (k as f64 + 0.5) * width;
+    for l in &m.levels {
+        let e = l.occupancy();
+        let [lo, hi] = e.ci95();
+        let r = l.noise_ratio();
         table.push(row![
-            w,
-            ha[k],
-            a.theory_density(w),
-            hb[k],
-            b.theory_density(w),
-            b.diffusion.at(w)
+            l.level.ratio,
+            l.level.a,
+            l.level.s,
+            mean_estimate(&l.flat_sq).value,
+            mean_estimate(&l.sharp_sq).value,
+            r.value,
+            r.se,
+            p.compression * p.compression,
+            e.value,
+            lo,
+            hi,
+            l.p_theory,
+            1.0 / (1.0 + p.compression)
         ]);
     }
     table
@@ -438,136 +520,140 @@ impl Experiment for FlatBasinOccupancy {
     type Measured = Measured;
 
     fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
-        let potential = CompressedDoubleWell {
-            compression: p.compression,
-        };
-        let models = diffusions(p);
-        let densities = [
-            DensityGrid::gibbs(
-                &potential,
-                p.temperature,
-                -DOMAIN,
-                DOMAIN,
-                QUADRATURE_INTERVALS,
-            )?,
-            DensityGrid::ito(
-                &potential,
-                &models[1].1,
-                -DOMAIN,
-                DOMAIN,
-                QUADRATURE_INTERVALS,
-            )?,
-        ];
-        let laws = map_indexed(2, |m| {
-            EulerChainLaw::solve_with_step(&potential, &models[m].1, p.eta, DOMAIN, KINK_STEP)
-        })
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()?;
-        let chains = ctx.scaled(p.chains).max(4);
-        let per_model = run_chains(p, ctx, &densities, chains)?;
-        let mut out = Vec::with_capacity(2);
-        for (m, (density, counts)) in densities.into_iter().zip(per_model).enumerate() {
-            let p_theory = if m == 0 {
-                1.0 / (1.0 + p.compression)
-            } else {
-                density.mass(0.0, DOMAIN)?
-            };
-            let per_chain = counts
-                .iter()
-                .map(|b| b.fraction_at_or_above(0.0))
-                .collect::<Option<Vec<f64>>>()
-                .ok_or_else(|| {
-                    ExperimentError::InvalidParams("0 must be a bin edge of `range`".into())
-                })?;
-            out.push(Model {
-                name: models[m].0,
-                diffusion: models[m].1,
-                density,
-                p_theory,
-                p_chain: laws[m].mass_above(0.0),
-                per_chain,
-                counts: (0..p.bins)
-                    .map(|k| counts.iter().map(|b| b.counts[k]).sum())
-                    .collect(),
-                total: counts.iter().map(BinCounts::total).sum(),
-            });
+        let data = DataSet::draw(p.examples, &mut ctx.streams().stream("data", 0));
+        let mut levels = Vec::with_capacity(p.noise_ratios.len());
+        for k in 0..p.noise_ratios.len() {
+            ctx.check_cancelled()?;
+            levels.push(measure_level(p, ctx, &data, k)?);
         }
+        let chains = ctx.scaled(p.chains).max(4) as u64;
+        let per_level = chains * (p.steps + p.burn_in) + p.noise_batches as u64;
         Ok(Measured {
-            models: out,
-            steps: 2 * chains as u64 * (p.steps + p.burn_in),
+            steps: per_level * levels.len() as u64,
+            levels,
         })
     }
 
     fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
-        let (a, b) = (&m.models[0], &m.models[1]);
         let mut out = Metrics::new();
-        occupancy_metrics(p, a, b, &mut out)?;
-        out.table("occupancy", occupancy_table(p, &m.models));
-        out.table("density", density_table(p, a, b));
+        out.computed("volume_factor", 1.0 / (1.0 + p.compression));
+        out.computed("curvature_ratio", p.compression * p.compression);
+        let mut z_max: f64 = 0.0;
+        for l in &m.levels {
+            level_metrics(p, l, &mut out);
+            z_max = z_max.max(l.noise_ratio().z_score(l.level.ratio).abs());
+        }
+        out.measured("noise_variance_ratio_max_abs_z", z_max);
+        let worst = m
+            .levels
+            .iter()
+            .map(|l| (l.occupancy().value / l.p_theory - 1.0).abs())
+            .fold(0.0, f64::max);
+        out.measured("p_sharp_rel_error_max", worst);
+        out.table("levels", levels_table(p, m));
+        out.table("density", density_table(p, m));
         Ok(out)
     }
 
     fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
         let mut figures = Figures::new();
         figures.add("occupancy", occupancy_figure(p, m));
+        figures.add("noise", noise_figure(p, m));
         Ok(figures)
     }
 }
 
-/// Left: the histograms against their stationary densities; right: the sharp basin's occupancy.
+/// Histograms and theory densities at the bin centres, per level.
+fn density_table(p: &Params, m: &Measured) -> Table {
+    let [lo, hi] = p.range;
+    let width = (hi - lo) / p.bins as f64;
+    let mut columns = vec!["w".to_owned()];
+    for l in &m.levels {
+        columns.push(format!("density_{}", l.level.name()));
+        columns.push(format!("density_{}_theory", l.level.name()));
+    }
+    let mut table = Table::new(columns);
+    let hists: Vec<Vec<f64>> = m.levels.iter().map(|l| l.histogram(width)).collect();
+    for k in 0..p.bins {
+        let w = lo + (k as f64 + 0.5) * width;
+        let mut r = row![w];
+        for (l, h) in m.levels.iter().zip(&hists) {
+            r.extend(row![h[k], l.theory_density(w)]);
+        }
+        table.push(r);
+    }
+    table
+}
+
+/// The levels' names for a categorical axis.
+fn level_categories(m: &Measured) -> Vec<String> {
+    m.levels
+        .iter()
+        .map(|l| {
+            if l.level.ratio == 1.0 {
+                "same noise at both minima".to_owned()
+            } else {
+                format!("{}× the noise at the sharp one", l.level.ratio)
+            }
+        })
+        .collect()
+}
+
+/// Top: histograms against the stationary densities; bottom: the sharp basin's occupancy.
 fn occupancy_figure(p: &Params, m: &Measured) -> FigureData {
     let [lo, hi] = p.range;
     let width = (hi - lo) / p.bins as f64;
-    let (a, b) = (&m.models[0], &m.models[1]);
-    let curve = |model: &Model| -> Vec<(f64, f64)> {
-        (0..=400)
-            .map(|k| {
-                let w = lo + (hi - lo) * f64::from(k) / 400.0;
-                (w, model.theory_density(w))
-            })
-            .collect()
-    };
-    let bins = |label: &str, group: usize, model: &Model| Bins {
-        label: label.into(),
-        group,
-        lo,
-        width,
-        values: model.histogram(width),
-    };
-    let density = HistogramPanel {
+    let mut density = HistogramPanel {
         title: format!(
-            "Stationary densities, c = {}, T = {}",
+            "Stationary densities, c = {}, T = {} at the flat minimum",
             p.compression, p.temperature
         ),
         x: Axis::linear("w"),
         y: Axis::linear("density"),
-        histograms: vec![
-            bins("isotropic: histogram", 0, a),
-            bins("curvature noise: histogram", 1, b),
-        ],
-        densities: vec![
-            Line::new("isotropic: Gibbs", 0, curve(a)),
-            Line::new("curvature noise: Ito density", 1, curve(b)),
-        ],
+        histograms: Vec::new(),
+        densities: Vec::new(),
     };
+    let categories = level_categories(m);
+    for (g, (l, name)) in m.levels.iter().zip(&categories).enumerate() {
+        density.histograms.push(Bins {
+            label: format!("SGD: {name}"),
+            group: g,
+            lo,
+            width,
+            values: l.histogram(width),
+        });
+        let curve: Vec<(f64, f64)> = (0..=400)
+            .map(|k| {
+                let w = lo + (hi - lo) * f64::from(k) / 400.0;
+                (w, l.theory_density(w))
+            })
+            .collect();
+        let label = if g + 1 == m.levels.len() {
+            "lines: stationary densities (Gibbs / Ito)"
+        } else {
+            ""
+        };
+        density.densities.push(Line::new(label, g, curve));
+    }
     let volume_factor = 1.0 / (1.0 + p.compression);
-    let values = |f: &dyn Fn(&Model) -> Value| m.models.iter().map(|x| Some(f(x))).collect();
+    let values =
+        |f: &dyn Fn(&LevelMeasured) -> Value| m.levels.iter().map(|x| Some(f(x))).collect();
     let occupancy = CategoriesPanel {
         title: "Occupancy of the sharp basin".into(),
-        category_label: "noise model".into(),
-        categories: vec!["isotropic".into(), "larger on the sharp side".into()],
+        category_label: "minibatch noise".into(),
+        categories,
         y: Axis::proportion("P(w > 0)"),
         measured: vec![CategorySeries::new(
-            "simulation (95% CI)",
+            "SGD (95% CI)",
             0,
             values(&|x| {
-                let e = x.estimate();
+                let e = x.occupancy();
                 Value::with_ci(e.value, e.ci95())
             }),
         )],
         theory: vec![
             CategorySeries::new(
-                "theory (Gibbs / Ito)",
+                "stationary density (Gibbs / Ito)",
                 2,
                 values(&|x| Value::exact(x.p_theory)),
             ),
@@ -579,6 +665,40 @@ fn occupancy_figure(p: &Params, m: &Measured) -> FigureData {
         ],
     };
     FigureData::stacked(vec![density.into(), occupancy.into()])
+}
+
+/// The measured minibatch gradient variance at the sharp minimum over that at the flat one.
+fn noise_figure(p: &Params, m: &Measured) -> FigureData {
+    let values =
+        |f: &dyn Fn(&LevelMeasured) -> Value| m.levels.iter().map(|x| Some(f(x))).collect();
+    let panel = CategoriesPanel {
+        title: "Minibatch gradient variance, sharp minimum over flat minimum".into(),
+        category_label: "data set".into(),
+        categories: level_categories(m),
+        y: Axis::linear("variance ratio sharp / flat")
+            .with_range(0.0, p.compression * p.compression + 1.0),
+        measured: vec![CategorySeries::new(
+            "measured (95% CI)",
+            0,
+            values(&|x| {
+                let e = x.noise_ratio();
+                Value::with_ci(e.value, e.ci95())
+            }),
+        )],
+        theory: vec![
+            CategorySeries::new(
+                "designed ratio",
+                2,
+                values(&|x| Value::exact(x.level.ratio)),
+            ),
+            CategorySeries::new(
+                "curvature ratio c²",
+                6,
+                values(&|_| Value::exact(p.compression * p.compression)),
+            ),
+        ],
+    };
+    FigureData::single(panel)
 }
 
 #[cfg(test)]
@@ -598,68 +718,103 @@ mod tests {
         };
         assert_eq!(bad.validate().unwrap_err().key, "eta");
         let bad = Params {
-            noise_width: 0.0,
+            noise_ratios: vec![1.0, 20.0],
             ..Params::default()
         };
-        assert_eq!(bad.validate().unwrap_err().key, "noise_width");
+        assert_eq!(bad.validate().unwrap_err().key, "noise_ratios[1]");
         assert!(Params::default().validate().is_ok());
     }
 
     #[test]
-    fn a_short_run_lands_near_its_exact_chain_law() {
-        // 8 chains x 5e4 steps: P(sharp) has SE ~ 0.02 from the spread of chain means; the
-        // estimates must lie within 5 SE of the exact chain law (a smoke test of the pipeline).
+    fn the_data_set_has_exact_moments_and_the_levels_their_ratio() {
+        let mut rng = sgd_sim::rng::Streams::new(1).stream("t", 0);
+        let d = DataSet::draw(50, &mut rng);
+        let n = 50.0;
+        let mean = |x: &[f64]| x.iter().sum::<f64>() / n;
+        assert!(mean(&d.u).abs() < 1e-12 && mean(&d.v).abs() < 1e-12);
+        assert!((sgd_sim::linalg::dot(&d.u, &d.u) / n - 1.0).abs() < 1e-12);
+        assert!((sgd_sim::linalg::dot(&d.v, &d.v) / n - 1.0).abs() < 1e-12);
+        assert!((sgd_sim::linalg::dot(&d.u, &d.v) / n).abs() < 1e-12);
+        let p = Params::default();
+        for &r in &[1.0, 2.0, 4.0] {
+            let l = Level::new(&p, r);
+            assert!((l.diffusion(&p, -1.0) - p.temperature).abs() < 1e-12);
+            let sharp = l.diffusion(&p, 1.0 / p.compression);
+            assert!((sharp / l.diffusion(&p, -1.0) - r).abs() < 1e-12, "{r}");
+        }
+    }
+
+    #[test]
+    fn minibatch_gradient_variance_at_the_minima_is_the_formula() {
+        // 20000 batches: the variance ratio's relative SE is about 2%; it must lie within 5 SE of
+        // the designed ratio, and the mean gradient at a minimum is 0 within 5 SE.
+        let p = Params::default();
+        let mut rng = sgd_sim::rng::Streams::new(2).stream("t", 0);
+        let data = DataSet::draw(p.examples, &mut rng);
+        let level = Level::new(&p, 4.0);
+        let [flat, sharp] = noise_at_minima(&p, &data, &level, &mut rng);
+        let r = paired_ratio(&sharp, &flat);
+        assert!(r.z_score(4.0).abs() < 5.0, "{r:?}");
+        let v = mean_estimate(&flat);
+        assert!(v.z_score(2.0 * p.temperature / p.eta).abs() < 5.0, "{v:?}");
+    }
+
+    #[test]
+    fn a_short_run_lands_near_the_volume_factor() {
+        // 8 chains of 5e4 steps, isotropic level only: P(sharp) has SE ~ 0.03; within 5 SE of 1/3.
         let p = Params {
+            noise_ratios: vec![1.0],
             chains: 8,
             steps: 50_000,
             burn_in: 1000,
+            noise_batches: 200,
             ..Params::default()
         };
-        let m =
-            FlatBasinOccupancy::measure(&p, &RunContext::new("flat-basin-occupancy", 3)).unwrap();
-        let o = FlatBasinOccupancy::metrics(&p, &m).unwrap();
-        assert!(o.value("p_sharp_isotropic_z_vs_chain").unwrap().abs() < 5.0);
-        assert!(o.value("p_sharp_curvature_noise_z_vs_chain").unwrap().abs() < 5.0);
+        let m = FlatBasinOccupancy::measure(&p, &RunContext::new("x", 3)).unwrap();
+        let e = m.levels[0].occupancy();
+        assert!(e.z_score(1.0 / 3.0).abs() < 5.0, "{e:?}");
     }
 
-    /// A hand-made measurement on a coarse grid: chains at exactly the volume factor.
+    /// A hand-made measurement: one isotropic level at exactly the volume factor, and one with
+    /// the sharp occupancy at 0.1.
     fn hand_made(p: &Params) -> Measured {
-        let potential = CompressedDoubleWell {
-            compression: p.compression,
-        };
-        let density = DensityGrid::gibbs(&potential, p.temperature, -DOMAIN, DOMAIN, 600).unwrap();
-        let model = |name, diffusion, value: f64| Model {
-            name,
-            diffusion,
+        let density = DensityGrid::gibbs(&well(p), p.temperature, -DOMAIN, DOMAIN, 600).unwrap();
+        let level = |ratio: f64, occupancy: f64| LevelMeasured {
+            level: Level::new(p, ratio),
             density: density.clone(),
-            p_theory: value,
-            p_chain: value,
-            per_chain: vec![value - 0.01, value, value + 0.01],
+            p_theory: occupancy,
+            flat_sq: vec![1.0, 2.0, 3.0],
+            sharp_sq: vec![ratio, 2.0 * ratio, 3.0 * ratio],
+            per_chain: vec![occupancy - 0.01, occupancy, occupancy + 0.01],
             counts: vec![1; p.bins],
             total: 2 * p.bins as u64,
         };
-        let [(na, da), (nb, db)] = diffusions(p);
         Measured {
-            models: vec![model(na, da, 1.0 / 3.0), model(nb, db, 0.05)],
+            levels: vec![level(1.0, 1.0 / 3.0), level(4.0, 0.1)],
             steps: 10,
         }
     }
 
     #[test]
     fn metrics_and_figures_are_functions_of_the_measurement() {
-        let p = Params::default();
+        let p = Params {
+            noise_ratios: vec![1.0, 4.0],
+            ..Params::default()
+        };
         let m = hand_made(&p);
         let o = FlatBasinOccupancy::metrics(&p, &m).unwrap();
-        // Chain means centred on the volume factor: no error, odds c = 2.
         assert!(o.value("volume_factor_rel_error_isotropic").unwrap().abs() < 1e-12);
         assert!((o.value("flat_over_sharp_odds_isotropic").unwrap() - 2.0).abs() < 1e-12);
-        assert_eq!(o.value("p_sharp_isotropic_z_vs_chain"), Some(0.0));
-        // 0.05 against 1/3: 85% below the volume factor.
-        let rel = o.value("volume_factor_rel_error_curvature_noise").unwrap();
-        assert!((rel - 0.85).abs() < 1e-12, "{rel}");
+        let rel = o.value("volume_factor_rel_error_noise_ratio_4").unwrap();
+        assert!((rel - 0.7).abs() < 1e-12, "{rel}");
+        // Squared gradients exactly r times larger at the sharp minimum: ratio r, no error.
+        assert!((o.value("noise_variance_ratio_noise_ratio_4").unwrap() - 4.0).abs() < 1e-12);
+        assert!(o.value("noise_variance_ratio_max_abs_z").unwrap().abs() < 1e-9);
         assert_eq!(o.values["volume_factor"].basis, claim_spec::Basis::Computed);
+        assert_eq!(o.tables["levels"].rows.len(), 2);
         assert_eq!(o.tables["density"].rows.len(), p.bins);
         let f = FlatBasinOccupancy::figures(&p, &m).unwrap().into_map();
         assert_eq!(f["occupancy"].panels.len(), 2);
+        assert_eq!(f["noise"].panels.len(), 1);
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! - [`gibbs_stationary`]: constant-step Langevin SGD samples the Gibbs density up to O(eta);
 //! - [`flat_basin_occupancy`]: the stationary weight of a flat basin against a sharp one of the same
-//!   depth, under isotropic and curvature-dependent noise;
-//! - [`linear_stability_batch`]: which minima SGD can stay in, by batch size (Wu, Ma and E 2018);
+//!   depth under minibatch noise that arises from per-example losses, at several ratios of the
+//!   noise at the two minima (measured);
+//! - [`linear_stability_batch`]: which minima SGD can stay in, by batch size (Wu, Ma and E 2018),
+//!   in mean square and per run, with simulated runs near the per-run edges;
 //! - [`small_batch_flatter`]: sharpness and test loss of small- and large-batch training of a small
 //!   tanh network (Keskar et al. 2017), with exact Hessian-vector products.
 //!

@@ -366,7 +366,7 @@ fn run_metrics(m: &Measured, out: &mut Metrics) {
 }
 
 /// The divergence fractions of the simulated runs against eta / eta_run(b).
-fn runs_figure(m: &Measured) -> FigureData {
+fn runs_figure(p: &Params, m: &Measured) -> FigureData {
     let mut panel = CurvesPanel::new(
         "Simulated runs near their per-run edge",
         Axis::linear("step size over the per-run edge, η / η_run(b)"),
@@ -394,7 +394,7 @@ fn runs_figure(m: &Measured) -> FigureData {
         if let Some(r) = pts.iter().find(|r| r.place == Place::FullBatchStable) {
             panel = panel.mark(
                 r.eta / r.edge,
-                format!("b = {b}: 0.95 of GD's limit 2/ā"),
+                format!("b = {b}: {} of GD's limit 2/ā", p.full_batch_fraction),
                 k,
             );
         }
@@ -658,12 +658,12 @@ impl Experiment for LinearStabilityBatch {
         Ok(out)
     }
 
-    fn figures(_p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
+    fn figures(p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
         let rows = at_batches(m)?;
         let mut figures = Figures::new();
         figures.add("mean-square-factor", factor_figure(&rows, m));
         figures.add("stable-region", region_figure(&rows, m));
-        figures.add("runs", runs_figure(m));
+        figures.add("runs", runs_figure(p, m));
         Ok(figures)
     }
 }

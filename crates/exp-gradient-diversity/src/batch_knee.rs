@@ -3,8 +3,10 @@
 //! problem, low diversity at the target), the other label noise (high diversity at the target).
 //! For each, steps-to-target S(b) with eta tuned per b are computed exactly from the second-moment
 //! recursion of [`crate::ls_moments`] (with-replacement sampling, start w_hat + N(0, s^2 I)), and
-//! S = S_min (1 + B*/b) is fitted. Diversity moves the knee B*; it does not make progress per
-//! example faster.
+//! S = S_min (1 + B*/b) is fitted. Minibatch SGD is then simulated on both data sets at a subset
+//! of the batch sizes with the tuned eta ([`crate::sgd_runs`]): the measured examples-to-target
+//! ratio and knees carry sampling intervals. Diversity moves the knee B*; it does not make progress
+//! per example faster.
 
 use crate::critical_batch::{
     nearest_index, sim_table, validate_batches, validate_search, validate_sim_batches,
@@ -14,8 +16,8 @@ use crate::hyperbola::{HyperbolaFit, fit_hyperbola};
 use crate::ls_moments::SecondMomentOperator;
 use crate::mccandlish::NoiseScales;
 use crate::sgd_runs::{
-    LeastSquaresRun, PROPAGATION_REPLICATES, SimBatch, knee_of, loss_curve, max_abs_z, propagated,
-    smoothing, step_budget,
+    LeastSquaresRun, PROPAGATION_REPLICATES, SimBatch, knee_of, loss_curve, max_abs_z,
+    max_rel_error, propagated, smoothing, step_budget,
 };
 use crate::tuning::{LogSearch, TunedRate};
 use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
@@ -457,6 +459,7 @@ fn sim_metrics(m: &Measured, out: &mut Metrics) -> Result<(), ExperimentError> {
     let (k, ci) = propagated("knee_ratio_measured", &all, draws, ratio)?;
     out.estimate_with_interval("knee_ratio_measured", k, ci);
     out.measured("steps_sim_max_abs_z", max_abs_z(&all));
+    out.measured("steps_sim_max_rel_error", max_rel_error(&all));
     out.computed("sim_runs", m.runs as f64);
     Ok(())
 }
@@ -614,69 +617,63 @@ impl Experiment for BatchKnee {
 }
 
 /// The legend names of the two data sets.
-const SET_NAMES: [&str; 2] = [
-    "low diversity (exact labels)",
-    "high diversity (noisy labels)",
-];
+const SET_NAMES: [&str; 2] = ["low diversity", "high diversity"];
 
-/// 121 log-spaced batch sizes over the sweep, for the fitted curves.
-fn fine_grid(sweeps: &[Sweep]) -> Vec<f64> {
-    let tuned = &sweeps[0].set.tuned;
-    let (b_lo, b_hi) = (tuned[0].batch, tuned[tuned.len() - 1].batch);
-    (0..=120)
-        .map(|k| b_lo * powf(b_hi / b_lo, f64::from(k) / 120.0))
-        .collect()
+/// One data set's exact values (a line through the swept b) and simulated values (points with
+/// their 95% intervals), each as `f(b, steps)`.
+fn exact_and_simulated(
+    set: &DataSetSweep,
+    name: &str,
+    c: usize,
+    f: fn(f64, f64) -> f64,
+) -> (Line, Points) {
+    let exact = set
+        .tuned
+        .iter()
+        .map(|t| (t.batch, f(t.batch, t.rate.value)));
+    let sims = set
+        .sims
+        .iter()
+        .map(|s| {
+            let [lo, hi] = s.steps.ci95();
+            let y = f(s.batch, s.steps.value);
+            MeasuredPoint::with_ci(s.batch, y, [f(s.batch, lo), f(s.batch, hi)])
+        })
+        .collect();
+    (
+        Line::new(format!("{name}, exact"), c, exact),
+        Points::new(format!("{name}, simulated SGD"), c, sims),
+    )
 }
 
-/// Steps to target against b, with the fits and kappa at the target marked.
+/// Steps to target against b, with kappa at the target marked.
 fn steps_panel(sweeps: &[Sweep]) -> CurvesPanel {
-    let grid = fine_grid(sweeps);
     let mut panel = CurvesPanel::new(
         "Steps to target, η tuned per b",
         Axis::log("batch size b"),
         Axis::log("steps S(b)"),
     );
     for (c, (s, name)) in sweeps.iter().zip(SET_NAMES).enumerate() {
-        panel = panel
-            .theory(Line::new("", c, grid.iter().map(|&b| (b, s.fit.steps(b)))))
-            .measured(Points::new(
-                name,
-                c,
-                s.set
-                    .tuned
-                    .iter()
-                    .map(|t| MeasuredPoint::new(t.batch, t.rate.value))
-                    .collect(),
-            ))
-            .mark(s.kappa(), format!("κ at target ≈ {:.0}", s.kappa()), c);
+        let (line, points) = exact_and_simulated(s.set, name, c, |_, v| v);
+        panel = panel.theory(line).measured(points).mark(
+            s.kappa(),
+            format!("κ at target ≈ {:.0}", s.kappa()),
+            c,
+        );
     }
     panel
 }
 
-/// Examples to target against b, with the fits.
+/// Examples to target against b.
 fn examples_panel(sweeps: &[Sweep]) -> CurvesPanel {
-    let grid = fine_grid(sweeps);
     let mut panel = CurvesPanel::new(
         "Examples to target",
         Axis::log("batch size b"),
         Axis::log("examples S(b) b"),
     );
     for (c, (s, name)) in sweeps.iter().zip(SET_NAMES).enumerate() {
-        panel = panel
-            .theory(Line::new(
-                "",
-                c,
-                grid.iter().map(|&b| (b, s.fit.steps(b) * b)),
-            ))
-            .measured(Points::new(
-                name,
-                c,
-                s.set
-                    .tuned
-                    .iter()
-                    .map(|t| MeasuredPoint::new(t.batch, t.rate.value * t.batch))
-                    .collect(),
-            ));
+        let (line, points) = exact_and_simulated(s.set, name, c, |b, v| b * v);
+        panel = panel.theory(line).measured(points);
     }
     panel
 }
@@ -782,6 +779,7 @@ mod tests {
         let knees = out.value("knee_ratio_measured").unwrap();
         assert!((knees / 10.0 - 1.0).abs() < 1e-9, "{knees}");
         assert_eq!(out.value("steps_sim_max_abs_z"), Some(0.0));
+        assert_eq!(out.value("steps_sim_max_rel_error"), Some(0.0));
         assert_eq!(out.tables["simulated-sgd"].rows.len(), 12);
         assert_eq!(out.values["knee_ratio"].basis, claim_spec::Basis::Computed);
         let figures = BatchKnee::figures(&Params::default(), &m)

@@ -4,13 +4,18 @@
 //! interpolating problem (inside the exact range of [`crate::diversity::InterpolationKappa`]) and
 //! grows like tr(Sigma*)/||G||^2 without bound on a noisy one.
 //!
-//! Everything is deterministic given the data sets, which are drawn from the claim's seed.
+//! Everything above is deterministic given the data sets, which are drawn from the claim's seed.
+//! The measurement: minibatches sampled with replacement at w = 0, whose squared deviation from
+//! the full gradient must average tr(Sigma) / b = (kappa - 1) ||G||^2 / b.
 
 use crate::diversity::{
     Dataset, GradientDiversity, InterpolationKappa, correlated_dataset, identical_dataset,
     spectrum_dataset,
 };
-use claim_spec::figure::{Axis, CurvesPanel, FigureData, Line, MeasuredPoint, Points};
+use claim_spec::figure::{
+    Axis, CategoriesPanel, CategorySeries, CurvesPanel, FigureData, Line, MeasuredPoint, Points,
+    Value,
+};
 use claim_spec::{
     Experiment, ExperimentError, ExperimentParams, Figures, MeasuredData, Metrics, ParamError,
     RunContext, Table, row,
@@ -578,7 +583,54 @@ impl Experiment for Identity {
     fn figures(_p: &Params, m: &Measured) -> Result<Figures, ExperimentError> {
         let mut figures = Figures::new();
         figures.add("kappa-along-runs", FigureData::single(runs_panel(m)));
+        figures.add("minibatch-noise", FigureData::single(minibatch_panel(m)));
         Ok(figures)
+    }
+}
+
+/// Measured over predicted minibatch noise per data set (categories) and batch size (series).
+fn minibatch_panel(m: &Measured) -> CategoriesPanel {
+    let mut categories: Vec<String> = Vec::new();
+    let mut batches: Vec<usize> = Vec::new();
+    for s in &m.minibatch {
+        if !categories.contains(&s.data_set) {
+            categories.push(s.data_set.clone());
+        }
+        if !batches.contains(&s.batch) {
+            batches.push(s.batch);
+        }
+    }
+    let measured = batches
+        .iter()
+        .enumerate()
+        .map(|(g, &b)| {
+            let values = categories
+                .iter()
+                .map(|c| {
+                    m.minibatch
+                        .iter()
+                        .find(|s| &s.data_set == c && s.batch == b)
+                        .map(|s| {
+                            let e = mean_estimate(&s.values);
+                            Value::with_ci(e.value, e.ci95())
+                        })
+                })
+                .collect();
+            CategorySeries::new(format!("b = {b}"), g, values)
+        })
+        .collect();
+    let identity = CategorySeries::new(
+        "the identity's prediction",
+        batches.len(),
+        vec![Some(Value::exact(1.0)); categories.len()],
+    );
+    CategoriesPanel {
+        title: "Sampled minibatch noise over the identity's prediction".into(),
+        category_label: "data set (at w = 0)".into(),
+        categories,
+        y: Axis::linear("b ‖g_B − G‖² / ((κ − 1) ‖G‖²)"),
+        measured,
+        theory: vec![identity],
     }
 }
 
@@ -731,6 +783,7 @@ mod tests {
             .unwrap()
             .into_map();
         assert_eq!(figures["kappa-along-runs"].panels.len(), 1);
+        assert_eq!(figures["minibatch-noise"].panels.len(), 1);
     }
 
     #[test]

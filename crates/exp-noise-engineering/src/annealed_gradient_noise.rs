@@ -627,6 +627,19 @@ impl Experiment for AnnealedGradientNoise {
             estimates.push(estimate);
         }
         out.estimate_with_interval("p_global_abs_error_max", error_max, error_interval);
+        // The best initial temperature tried: its P(global) with its Wilson interval.
+        if let Some(best) = m
+            .temperatures
+            .iter()
+            .max_by_key(|r| r.counts[r.counts.len() - 1])
+        {
+            let successes = best.counts[best.counts.len() - 1];
+            out.estimate_with_interval(
+                "p_global_max",
+                successes as f64 / m.runs as f64,
+                wilson_interval(successes, m.runs as u64, Z95),
+            );
+        }
         // How much assuming an equilibrated hot phase (a Gibbs start) moves the prediction.
         out.computed("boltzmann_start_shift_max", start_shift_max);
         min_increase(p, &estimates, &mut out);
@@ -867,6 +880,7 @@ mod tests {
         let increase = out.value("p_global_min_increase").unwrap();
         assert!((increase - 0.1).abs() < 1e-12);
         assert_eq!(out.value("gd_p_global"), Some(0.0));
+        assert_eq!(out.value("p_global_max"), Some(0.9));
         let shift = out.value("boltzmann_start_shift_max").unwrap();
         assert!((shift - 0.01).abs() < 1e-12);
         assert_eq!(out.tables["paths"].rows.len(), 4);

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use sgd_sim::linalg::cholesky_solve;
 use sgd_sim::math::{exp, ln, powf};
 use sgd_sim::rng::{Stream, standard_normal, uniform_index};
-use sgd_sim::stats::{LinearFit, Resamples, linear_fit};
+use sgd_sim::stats::{LinearFit, Resamples, Z95, linear_fit, mean_estimate, wilson_interval};
 
 /// Parameters of `noise-engineering/label-smoothing`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -626,6 +626,7 @@ fn calibration_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
     out.measured("test_accuracy_plain", plain.accuracy());
     out.measured("test_mean_confidence_smoothed", fixed.mean_confidence());
     out.measured("test_mean_confidence_plain", plain.mean_confidence());
+    overconfidence_metrics(m, out);
     let mut calibration = Table::new([
         "model",
         "ece",
@@ -650,6 +651,40 @@ fn calibration_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
         ]);
     }
     out.table("calibration", calibration);
+}
+
+/// Overconfidence on held-out points, against the smoothing bound 1 - eps + eps/K on the
+/// training set: the fraction of points whose top probability exceeds it (Wilson intervals),
+/// the mean of top probability minus correctness (confidence above accuracy; t intervals over
+/// points), and the accuracy gap plain minus smoothed (paired over the same points).
+fn overconfidence_metrics(m: &Measured, out: &mut Metrics) {
+    let bound = m.fixed.target.0;
+    for (name, t) in [("smoothed", &m.test[0]), ("plain", &m.test[1])] {
+        let n = t.confidence.len() as u64;
+        let above = t.confidence.iter().filter(|&&c| c > bound).count() as u64;
+        out.estimate_with_interval(
+            &format!("test_top_probability_above_bound_{name}"),
+            above as f64 / n as f64,
+            wilson_interval(above, n, Z95),
+        );
+        let over: Vec<f64> = t
+            .confidence
+            .iter()
+            .zip(&t.correct)
+            .map(|(c, &ok)| c - f64::from(u8::from(ok)))
+            .collect();
+        out.estimate(&format!("test_overconfidence_{name}"), mean_estimate(&over));
+    }
+    let gap: Vec<f64> = m.test[1]
+        .correct
+        .iter()
+        .zip(&m.test[0].correct)
+        .map(|(&a, &b)| f64::from(u8::from(a)) - f64::from(u8::from(b)))
+        .collect();
+    out.estimate(
+        "test_accuracy_gap_plain_minus_smoothed",
+        mean_estimate(&gap),
+    );
 }
 
 /// The training set along both runs, per checkpoint.

@@ -326,7 +326,7 @@ fn noise_and_memory_figure(m: &Measured) -> FigureData {
         Axis::log("working set (KiB)").with_range(0.5 * kib(b_min), 2.0 * kib(b_max)),
     )
     .theory(Line::new("affine in b", 1, memory_line))
-    .measured(Points::new("counted", 1, memory_points));
+    .measured(Points::new("counted from the buffers", 1, memory_points));
     FigureData::stacked(vec![noise.into(), memory.into()])
 }
 

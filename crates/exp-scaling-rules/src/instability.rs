@@ -452,6 +452,40 @@ fn cell_metrics(m: &Measured, ci: usize, c: &CellSummary, out: &mut Metrics) {
     }
 }
 
+/// The difference of two independent proportions k1/n1 - k2/n2 with Newcombe's hybrid score
+/// interval, which combines the two Wilson intervals (Newcombe 1998, method 10) and stays inside
+/// [-1, 1] with a sensible width when either proportion is 0 or 1.
+pub fn proportion_difference(k1: u64, n1: u64, k2: u64, n2: u64) -> (f64, [f64; 2]) {
+    let (p1, p2) = (k1 as f64 / n1 as f64, k2 as f64 / n2 as f64);
+    let [l1, u1] = wilson_interval(k1, n1, Z95);
+    let [l2, u2] = wilson_interval(k2, n2, Z95);
+    let d = p1 - p2;
+    let lo = d - ((p1 - l1) * (p1 - l1) + (u2 - p2) * (u2 - p2)).sqrt();
+    let hi = d + ((u1 - p1) * (u1 - p1) + (p2 - l2) * (p2 - l2)).sqrt();
+    (d, [lo, hi])
+}
+
+/// What each remedy buys: the unstable fraction of the regime as is minus that with the remedy,
+/// `unstable_reduction_<regime>_<remedy>` (1 when a remedy calms every run of a regime whose
+/// runs are all unstable, 0 when it changes nothing).
+fn reduction_metrics(m: &Measured, out: &mut Metrics) {
+    let n = m.remedies();
+    for r in 0..2 {
+        let base = CellSummary::new(m, r * n);
+        for ci in r * n + 1..(r + 1) * n {
+            let c = CellSummary::new(m, ci);
+            let (d, interval) = proportion_difference(
+                base.diverged + base.spiking,
+                base.runs,
+                c.diverged + c.spiking,
+                c.runs,
+            );
+            let name = format!("unstable_reduction_{}", m.grid[ci].name());
+            out.estimate_with_interval(&name, d, interval);
+        }
+    }
+}
+
 /// One row of the cells table.
 fn cell_row(cell: &Cell, c: &CellSummary) -> Vec<claim_spec::outcome::Cell> {
     let [rlo, rhi] = c.measured.ci95();
@@ -565,6 +599,7 @@ impl Experiment for InstabilityRemedies {
             cell_metrics(m, ci, &c, &mut out);
             table.push(cell_row(cell, &c));
         }
+        reduction_metrics(m, &mut out);
         out.measured("rho_rel_error_max", rho_rel_max);
         out.measured("rho_max_abs_z", rho_z_max);
         out.table("cells", table);
@@ -815,5 +850,21 @@ mod tests {
         };
         assert_eq!(c.y.range, Some([0.0, 1.0]));
         assert_eq!(c.categories.len(), 5);
+    }
+
+    #[test]
+    fn proportion_differences_have_newcombe_intervals() {
+        // Equal proportions at 1: difference 0, the interval the Wilson half-width either side.
+        let (d, [lo, hi]) = proportion_difference(200, 200, 200, 200);
+        let w = 1.0 - wilson_interval(200, 200, Z95)[0];
+        assert_eq!(d, 0.0);
+        assert!((lo + w).abs() < 1e-15 && (hi - w).abs() < 1e-15);
+        // Newcombe's (1998) example 1 of table II: 56/70 - 48/80 = 0.2, interval [0.0524, 0.3339].
+        let (d, [lo, hi]) = proportion_difference(56, 70, 48, 80);
+        assert!((d - 0.2).abs() < 1e-12);
+        assert!(
+            (lo - 0.0524).abs() < 5e-4 && (hi - 0.3339).abs() < 5e-4,
+            "{lo} {hi}"
+        );
     }
 }

@@ -847,7 +847,7 @@ fn curves_figure(p: &Params, m: &Measured, model: &NoisyQuadratic) -> FigureData
     let mut loss = CurvesPanel::new(
         "Loss against examples seen",
         Axis::log("examples"),
-        Axis::log("expected loss"),
+        Axis::linear("expected loss"),
     );
     let mut ratio = CurvesPanel::new(
         "Ratio to the k = 1 curve",

@@ -186,6 +186,52 @@ impl Task {
             }
         }
         scratch.g /= batch.len() as f64;
+        Self::apply_gradient(w1, w2, eta, scratch);
+    }
+
+    /// One full-batch gradient step using whitening, (1/N) X X^T = I: G = (1/N) Y X^T - W2 W1, the
+    /// same gradient as [`Task::step`] on all samples up to rounding, at O(d^3) cost.
+    pub fn full_step(
+        &self,
+        w1: &mut Array2<f64>,
+        w2: &mut Array2<f64>,
+        cross: &Array2<f64>,
+        eta: f64,
+        scratch: &mut Scratch,
+    ) {
+        multiply_into(w2, w1, &mut scratch.product);
+        scratch.g.assign(cross);
+        scratch.g -= &scratch.product;
+        Self::apply_gradient(w1, w2, eta, scratch);
+    }
+
+    /// (1/N) Y X^T, the input-output correlation of the task.
+    pub fn cross_correlation(&self) -> Array2<f64> {
+        mat_mul(self.targets.view(), self.inputs.t()) / self.inputs.ncols() as f64
+    }
+
+    /// The same task with Gaussian noise of standard deviation `sigma` added to every target.
+    pub fn with_label_noise(&self, sigma: f64, rng: &mut Stream) -> Self {
+        let mut noisy = self.clone();
+        noisy
+            .targets
+            .mapv_inplace(|y| y + sigma * standard_normal(rng));
+        noisy
+    }
+
+    /// A small random initialization: every weight of both layers N(0, scale^2), W1 row by row,
+    /// then W2.
+    pub fn random_init(&self, scale: f64, rng: &mut Stream) -> (Array2<f64>, Array2<f64>) {
+        let d = self.left.nrows();
+        let w1 = Array2::from_shape_fn((d, d), |_| scale * standard_normal(rng));
+        let w2 = Array2::from_shape_fn((d, d), |_| scale * standard_normal(rng));
+        (w1, w2)
+    }
+
+    /// Applies the gradient G held in `scratch.g`: W2 += eta G W1^T, W1 += eta W2^T G, both from the
+    /// old weights.
+    fn apply_gradient(w1: &mut Array2<f64>, w2: &mut Array2<f64>, eta: f64, scratch: &mut Scratch) {
+        let d = w1.nrows();
         // grad_w2 = G W1^T, grad_w1 = W2^T G, both from the old weights.
         for i in 0..d {
             for j in 0..d {
@@ -217,7 +263,23 @@ impl Task {
         batch: Option<usize>,
         rng: &mut Stream,
     ) -> Result<Vec<Vec<f64>>, ExperimentError> {
-        let (mut w1, mut w2) = self.aligned_init(u0);
+        self.train_from(self.aligned_init(u0), eta, steps, batch, rng)
+    }
+
+    /// Like [`Task::train`] from the weights `init`. Full-batch runs (`batch` None) sum the
+    /// gradient over the samples as [`Task::step`] does.
+    ///
+    /// # Errors
+    /// [`ExperimentError::Diverged`] when a weight stops being finite.
+    pub fn train_from(
+        &self,
+        init: (Array2<f64>, Array2<f64>),
+        eta: f64,
+        steps: usize,
+        batch: Option<usize>,
+        rng: &mut Stream,
+    ) -> Result<Vec<Vec<f64>>, ExperimentError> {
+        let (mut w1, mut w2) = init;
         let d = w1.nrows();
         let samples = self.inputs.ncols();
         let full: Vec<usize> = (0..samples).collect();
@@ -240,6 +302,45 @@ impl Task {
                 &full
             };
             self.step(&mut w1, &mut w2, chosen, eta, &mut scratch);
+            if !w1.iter().chain(w2.iter()).all(|v| v.is_finite()) {
+                return Err(ExperimentError::Diverged {
+                    step: t as u64 + 1,
+                    reason: "a weight of the linear network is not finite".into(),
+                });
+            }
+            self.strengths_into(&w1, &w2, &mut scratch.product, &mut current);
+            for (c, u) in curves.iter_mut().zip(&current) {
+                c.push(*u);
+            }
+        }
+        Ok(curves)
+    }
+}
+
+impl Task {
+    /// Full-batch gradient descent from `init` with the whitened gradient of [`Task::full_step`]
+    /// (the correlation `cross` = (1/N) Y X^T); each learned mode's strength after every step.
+    ///
+    /// # Errors
+    /// [`ExperimentError::Diverged`] when a weight stops being finite.
+    pub fn train_whitened(
+        &self,
+        init: (Array2<f64>, Array2<f64>),
+        cross: &Array2<f64>,
+        eta: f64,
+        steps: usize,
+    ) -> Result<Vec<Vec<f64>>, ExperimentError> {
+        let (mut w1, mut w2) = init;
+        let modes = self.singular_values.len();
+        let mut scratch = Scratch::new(w1.nrows());
+        let mut current = vec![0.0; modes];
+        let mut curves = vec![Vec::with_capacity(steps + 1); modes];
+        self.strengths_into(&w1, &w2, &mut scratch.product, &mut current);
+        for (c, u) in curves.iter_mut().zip(&current) {
+            c.push(*u);
+        }
+        for t in 0..steps {
+            self.full_step(&mut w1, &mut w2, cross, eta, &mut scratch);
             if !w1.iter().chain(w2.iter()).all(|v| v.is_finite()) {
                 return Err(ExperimentError::Diverged {
                     step: t as u64 + 1,
@@ -296,6 +397,30 @@ fn multiply_into(a: &Array2<f64>, b: &Array2<f64>, out: &mut Array2<f64>) {
 mod tests {
     use super::*;
     use sgd_sim::rng::Streams;
+
+    #[test]
+    fn whitened_full_step_is_the_summed_gradient_step() {
+        let mut rng = Streams::new(4).stream("t", 0);
+        let task = Task::new(5, 30, &[2.0, 1.0], &mut rng)
+            .unwrap()
+            .with_label_noise(0.3, &mut rng);
+        let (a1, a2) = task.random_init(0.1, &mut rng);
+        let (mut b1, mut b2) = (a1.clone(), a2.clone());
+        let (mut c1, mut c2) = (a1, a2);
+        let mut scratch = Scratch::new(5);
+        let all: Vec<usize> = (0..30).collect();
+        task.step(&mut b1, &mut b2, &all, 0.01, &mut scratch);
+        task.full_step(
+            &mut c1,
+            &mut c2,
+            &task.cross_correlation(),
+            0.01,
+            &mut scratch,
+        );
+        for (x, y) in b1.iter().chain(b2.iter()).zip(c1.iter().chain(c2.iter())) {
+            assert!((x - y).abs() < 1e-13, "{x} vs {y}");
+        }
+    }
 
     #[test]
     fn inputs_are_whitened_and_targets_have_the_given_spectrum() {

@@ -1,10 +1,12 @@
 //! Claim `implicit-curriculum`: a deep linear network learns its target's modes in order of their
-//! singular values (Saxe, McClelland and Ganguli 2014), and the order comes from the gradient flow,
-//! not from minibatch noise.
+//! singular values (Saxe, McClelland and Ganguli 2014); is the order set by minibatch noise or by
+//! the gradient flow?
 //!
 //! Full-batch gradient descent from the aligned, balanced initialization is compared with the
-//! closed-form half-learning times ([`crate::deep_linear`]); minibatch SGD (batch size 1, the
-//! noisiest) from the same initialization is compared with it, run by run.
+//! closed-form half-learning times ([`crate::deep_linear`]). Then, on the same task with noisy
+//! targets (so that minibatch noise does not vanish at the optimum), each of `sgd_runs` small
+//! random initializations is trained twice: by full-batch gradient descent and by minibatch SGD
+//! (batch size `sgd_batch`), and the two learning orders are compared run by run.
 
 use crate::deep_linear::{
     Task, crossing_time, half_time_formula, half_time_of_map, logistic_strength,
@@ -17,7 +19,7 @@ use claim_spec::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sgd_sim::parallel::cancellable_trajectories;
-use sgd_sim::stats::{Z95, mean_estimate, wilson_interval};
+use sgd_sim::stats::{Z95, mean_estimate, paired_ratio, wilson_interval};
 
 /// Parameters of `training-phases/implicit-curriculum`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -35,10 +37,14 @@ pub struct Params {
     pub initial_strength: f64,
     /// Training steps.
     pub steps: usize,
-    /// Minibatch SGD runs.
+    /// Random initializations; each is trained by full-batch GD and by minibatch SGD.
     pub sgd_runs: usize,
     /// Minibatch size of the SGD runs (with replacement).
     pub sgd_batch: usize,
+    /// Standard deviation of the Gaussian noise added to every target of the random-init runs.
+    pub label_noise: f64,
+    /// Standard deviation of every weight of the random initializations.
+    pub init_scale: f64,
 }
 
 impl Default for Params {
@@ -52,6 +58,8 @@ impl Default for Params {
             steps: 4000,
             sgd_runs: 16,
             sgd_batch: 1,
+            label_noise: 0.5,
+            init_scale: 0.02,
         }
     }
 }
@@ -89,6 +97,8 @@ impl ExperimentParams for Params {
         ParamError::at_least("steps", self.steps as u64, 2)?;
         ParamError::at_least("sgd_runs", self.sgd_runs as u64, 2)?;
         ParamError::at_least("sgd_batch", self.sgd_batch as u64, 1)?;
+        ParamError::non_negative("label_noise", self.label_noise)?;
+        ParamError::positive("init_scale", self.init_scale)?;
         Ok(())
     }
 
@@ -97,7 +107,9 @@ impl ExperimentParams for Params {
         let d2 = (self.dim * self.dim) as f64;
         let per_step_full = 3.0 * d3 + 2.0 * d2 * self.samples as f64;
         let per_step_sgd = 3.0 * d3 + 2.0 * d2 * self.sgd_batch as f64;
-        self.steps as f64 * (per_step_full + self.sgd_runs as f64 * per_step_sgd)
+        let per_step_whitened = 4.0 * d3;
+        self.steps as f64
+            * (per_step_full + self.sgd_runs as f64 * (per_step_sgd + per_step_whitened))
     }
 }
 
@@ -122,7 +134,12 @@ pub struct Measured {
     pub gd_half: Vec<f64>,
     /// The exact scalar map's half-learning time per mode (computed).
     pub map_half: Vec<f64>,
-    /// SGD runs: u_k at every step, per run and mode.
+    /// Full-batch GD from each random initialization (noisy targets): u_k at every step, per run
+    /// and mode.
+    pub random_gd: Vec<Vec<Vec<f64>>>,
+    /// Its half-learning times, per mode and run.
+    pub random_gd_half: Vec<Vec<f64>>,
+    /// SGD from the same initializations: u_k at every step, per run and mode.
     pub sgd: Vec<Vec<Vec<f64>>>,
     /// SGD half-learning times, per mode and run.
     pub sgd_half: Vec<Vec<f64>>,
@@ -177,20 +194,36 @@ impl Experiment for ImplicitCurriculum {
                 half_time_of_map(s, u0, eta, p.steps).ok_or_else(|| not_learned(p, k, "map"))?,
             );
         }
+        let noisy = task.with_label_noise(p.label_noise, &mut streams.stream("targets", 0));
+        let cross = noisy.cross_correlation();
         let runs = ctx.scaled(p.sgd_runs);
-        let sgd = cancellable_trajectories(&streams, "sgd", runs, &ctx.cancel, |_, rng| {
-            task.train(u0, eta, p.steps, Some(p.sgd_batch), rng)
-        })?;
-        let mut sgd_half = vec![Vec::with_capacity(runs); p.singular_values.len()];
-        for curves in &sgd {
-            for (k, t) in half_times(p, curves, "SGD")?.into_iter().enumerate() {
-                sgd_half[k].push(t);
+        let pairs =
+            cancellable_trajectories(&streams, "random-init", runs, &ctx.cancel, |_, rng| {
+                let init = noisy.random_init(p.init_scale, rng);
+                let gd = noisy.train_whitened(init.clone(), &cross, eta, p.steps)?;
+                let sgd = noisy.train_from(init, eta, p.steps, Some(p.sgd_batch), rng)?;
+                Ok::<_, ExperimentError>((gd, sgd))
+            })?;
+        let (random_gd, sgd): (Vec<_>, Vec<_>) = pairs.into_iter().unzip();
+        let modes = p.singular_values.len();
+        let mut random_gd_half = vec![Vec::with_capacity(runs); modes];
+        let mut sgd_half = vec![Vec::with_capacity(runs); modes];
+        for (g, s) in random_gd.iter().zip(&sgd) {
+            let (hg, hs) = (
+                half_times(p, g, "GD, random init")?,
+                half_times(p, s, "SGD")?,
+            );
+            for k in 0..modes {
+                random_gd_half[k].push(hg[k]);
+                sgd_half[k].push(hs[k]);
             }
         }
         Ok(Measured {
             gd,
             gd_half,
             map_half,
+            random_gd,
+            random_gd_half,
             sgd,
             sgd_half,
             samples: (runs * p.steps * p.sgd_batch + p.steps * p.samples) as u64,
@@ -241,23 +274,30 @@ fn half_time_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
     out.measured("order_strict", if strict { 1.0 } else { 0.0 });
 }
 
-/// How often an SGD run learns the modes in another order than gradient descent.
+/// How often an SGD run learns the modes in another order than gradient descent from the same
+/// random initialization, and how often each learns them strictly by strength.
 fn order_metrics(m: &Measured, out: &mut Metrics) {
-    let gd_order = learning_order(&m.gd_half);
     let runs = m.sgd.len();
     let modes = m.gd_half.len();
     let mut differs = 0u64;
     let mut sgd_strict = 0u64;
+    let mut gd_strict = 0u64;
+    let strict = |h: &[f64]| h.windows(2).all(|w| w[0] < w[1]);
     for r in 0..runs {
         let half: Vec<f64> = (0..modes).map(|k| m.sgd_half[k][r]).collect();
-        if learning_order(&half) != gd_order {
+        let gd: Vec<f64> = (0..modes).map(|k| m.random_gd_half[k][r]).collect();
+        if learning_order(&half) != learning_order(&gd) {
             differs += 1;
         }
-        if half.windows(2).all(|w| w[0] < w[1]) {
-            sgd_strict += 1;
-        }
+        sgd_strict += u64::from(strict(&half));
+        gd_strict += u64::from(strict(&gd));
     }
     let n = runs as u64;
+    out.estimate_with_interval(
+        "gd_random_order_strict_fraction",
+        gd_strict as f64 / n as f64,
+        wilson_interval(gd_strict, n, Z95),
+    );
     out.estimate_with_interval(
         "sgd_order_differs_fraction",
         differs as f64 / n as f64,
@@ -279,16 +319,21 @@ fn half_time_table(p: &Params, m: &Measured, out: &mut Metrics) -> Table {
         "t_half_map",
         "t_half_gd",
         "t_half_gd_rel_error",
+        "t_half_gd_random_mean",
         "t_half_sgd_mean",
         "t_half_sgd_lo",
         "t_half_sgd_hi",
+        "t_half_sgd_over_gd",
     ]);
     let mut max_shift: f64 = 0.0;
     for (k, &s) in p.singular_values.iter().enumerate() {
         let formula = half_time_formula(s, p.initial_strength, p.step_size);
         let e = mean_estimate(&m.sgd_half[k]);
         let ci = e.ci95();
-        max_shift = max_shift.max((e.value / m.gd_half[k] - 1.0).abs());
+        let gd = mean_estimate(&m.random_gd_half[k]).value;
+        // SGD against GD from the same initializations, paired.
+        let shift = paired_ratio(&m.sgd_half[k], &m.random_gd_half[k]).value;
+        max_shift = max_shift.max((shift - 1.0).abs());
         table.push(row![
             k + 1,
             s,
@@ -296,9 +341,11 @@ fn half_time_table(p: &Params, m: &Measured, out: &mut Metrics) -> Table {
             m.map_half[k],
             m.gd_half[k],
             m.gd_half[k] / formula - 1.0,
+            gd,
             e.value,
             ci[0],
-            ci[1]
+            ci[1],
+            shift
         ]);
     }
     out.measured("sgd_t_half_rel_shift_max", max_shift);
@@ -317,6 +364,7 @@ fn curve_table(p: &Params, m: &Measured) -> Table {
         "step",
         "u_theory",
         "u_gd",
+        "u_gd_random_mean",
         "u_sgd_mean",
         "u_sgd_lo",
         "u_sgd_hi",
@@ -326,11 +374,13 @@ fn curve_table(p: &Params, m: &Measured) -> Table {
             let e = mean_estimate(&m.sgd.iter().map(|c| c[k][t] / s).collect::<Vec<_>>());
             let ci = e.ci95();
             let th = logistic_strength(s, p.initial_strength, p.step_size, t as f64);
+            let g = mean_estimate(&m.random_gd.iter().map(|c| c[k][t]).collect::<Vec<_>>());
             table.push(row![
                 k + 1,
                 t,
                 th,
                 m.gd[k][t],
+                g.value,
                 e.value * s,
                 ci[0] * s,
                 ci[1] * s
@@ -340,15 +390,20 @@ fn curve_table(p: &Params, m: &Measured) -> Table {
     table
 }
 
-/// u_k / s_k against steps, GD (top) and the SGD mean (bottom), with Saxe et al.'s curves.
+/// u_k / s_k against steps: GD from the aligned initialization against Saxe et al.'s curves (top),
+/// and from the random initializations the mean of the SGD runs (points) and of GD from the same
+/// initializations (dashed).
 fn strength_figure(p: &Params, m: &Measured) -> FigureData {
     let y = || Axis::linear("mode strength u / s").with_range(-0.02, 1.05);
-    let mut gd = CurvesPanel::new("Full-batch gradient descent", Axis::linear("step"), y());
-    let mut sgd = CurvesPanel::new(
+    let mut gd = CurvesPanel::new(
+        "Gradient descent from the aligned initialization",
+        Axis::linear("step"),
+        y(),
+    );
+    let mut random = CurvesPanel::new(
         format!(
-            "Minibatch SGD, b = {}, mean of {} runs",
-            p.sgd_batch,
-            m.sgd.len()
+            "From random initializations, noisy targets: SGD (b = {}) and GD",
+            p.sgd_batch
         ),
         Axis::linear("step"),
         y(),
@@ -365,24 +420,27 @@ fn strength_figure(p: &Params, m: &Measured) -> FigureData {
             .collect();
         let mut gd_pts = Vec::new();
         let mut sgd_pts = Vec::new();
+        let mut gd_mean = Vec::new();
         for t in (0..=p.steps).step_by(every(p)) {
             let e = mean_estimate(&m.sgd.iter().map(|c| c[k][t] / s).collect::<Vec<_>>());
+            let g = mean_estimate(&m.random_gd.iter().map(|c| c[k][t] / s).collect::<Vec<_>>());
             gd_pts.push(MeasuredPoint::new(t as f64, m.gd[k][t] / s));
             sgd_pts.push(MeasuredPoint::with_ci(t as f64, e.value, e.ci95()));
+            gd_mean.push((t as f64, g.value));
         }
         let label = format!("s = {s}");
         gd = gd
-            .theory(Line::new("", k, theory.clone()))
-            .measured(Points::new(label.clone(), k, gd_pts));
-        sgd = sgd
             .theory(Line::new("", k, theory))
+            .measured(Points::new(label.clone(), k, gd_pts));
+        random = random
+            .guide(Line::new("", k, gd_mean))
             .measured(Points::new(label, k, sgd_pts));
     }
     let half = [(0.0, 0.5), (p.steps as f64, 0.5)];
-    let n = p.singular_values.len();
-    gd = gd.guide(Line::new("half strength", n, half));
-    sgd = sgd.guide(Line::new("half strength", n, half));
-    FigureData::stacked(vec![gd.into(), sgd.into()])
+    // Black (group 6), apart from the modes' colours.
+    gd = gd.guide(Line::new("half strength", 6, half));
+    random = random.guide(Line::new("half strength", 6, half));
+    FigureData::stacked(vec![gd.into(), random.into()])
 }
 
 #[cfg(test)]
@@ -431,6 +489,8 @@ mod tests {
             gd: curve(1.0, 0.2),
             gd_half: vec![1.0, 1.5],
             map_half: vec![1.0, 1.5],
+            random_gd: vec![curve(1.0, 0.2), curve(1.0, 0.2)],
+            random_gd_half: vec![vec![1.0, 1.0], vec![1.5, 1.5]],
             // Two runs: the first learns in GD's order, the second the other way round.
             sgd: vec![curve(1.0, 0.2), curve(0.5, 0.8)],
             sgd_half: vec![vec![1.0, 1.5], vec![1.5, 1.2]],
@@ -439,6 +499,7 @@ mod tests {
         let out = ImplicitCurriculum::metrics(&p, &m).unwrap();
         assert_eq!(out.value("sgd_order_differs_fraction"), Some(0.5));
         assert_eq!(out.value("sgd_order_strict_fraction"), Some(0.5));
+        assert_eq!(out.value("gd_random_order_strict_fraction"), Some(1.0));
         assert_eq!(out.value("order_strict"), Some(1.0));
         assert_eq!(out.value("t_half_map_abs_error_max"), Some(0.0));
         assert_eq!(out.tables["half-times"].rows.len(), 2);

@@ -493,7 +493,7 @@ fn stage_table(p: &Params, m: &Measured) -> Table {
 fn loss_figure(p: &Params, m: &Measured) -> FigureData {
     let y = || Axis::log("excess training loss L(w) − L(ŵ)");
     let mut epochs = CurvesPanel::new("Against epochs", Axis::linear("epoch"), y());
-    let mut updates = CurvesPanel::new("Against parameter updates", Axis::log("updates"), y());
+    let mut updates = CurvesPanel::new("Against parameter updates", Axis::linear("updates"), y());
     for s in 0..2 {
         let mine = m.of(s);
         let (mut sim_e, mut sim_u, mut th_e, mut th_u) = (vec![], vec![], vec![], vec![]);

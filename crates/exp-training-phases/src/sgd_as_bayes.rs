@@ -32,9 +32,9 @@ use sgd_sim::data::{LeastSquaresSpec, generate_least_squares};
 use sgd_sim::linalg::{mat_mul, solve_lyapunov, spd_inverse};
 use sgd_sim::math::powf;
 use sgd_sim::objective::FiniteSum;
-use sgd_sim::parallel::cancellable_trajectories;
+use sgd_sim::parallel::{cancellable_trajectories, map_indexed};
 use sgd_sim::rng::{Stream, uniform_index};
-use sgd_sim::stats::{Resamples, mean_estimate};
+use sgd_sim::stats::{Resamples, mean_estimate, quantile_sorted};
 
 /// Relative allowance for what the constant-C theory leaves out: the multiplicative gradient noise,
 /// a relative O(eta tr(P C) / b) ~ 2e-3 at both steps used; 0.5% covers it.
@@ -60,6 +60,16 @@ pub struct Params {
     pub steps: usize,
     /// Bootstrap resamples (over chains) for the KL intervals.
     pub bootstrap_resamples: usize,
+    /// Fresh data draws whose theory (tr C and the KL of both variants) is computed.
+    pub theory_draws: usize,
+    /// Of those, the first ones on which plain SGD is run at its eta*.
+    pub data_draws: usize,
+    /// Chains of plain SGD per data draw.
+    pub draw_chains: usize,
+    /// Steps discarded per chain of a data draw.
+    pub draw_burn_in: usize,
+    /// Steps recorded per chain of a data draw.
+    pub draw_steps: usize,
 }
 
 impl Default for Params {
@@ -73,6 +83,11 @@ impl Default for Params {
             burn_in: 5000,
             steps: 50_000,
             bootstrap_resamples: 1000,
+            theory_draws: 400,
+            data_draws: 12,
+            draw_chains: 8,
+            draw_burn_in: 2000,
+            draw_steps: 15_000,
         }
     }
 }
@@ -93,15 +108,28 @@ impl ExperimentParams for Params {
         ParamError::at_least("chains", self.chains as u64, 4)?;
         ParamError::at_least("steps", self.steps as u64, 100)?;
         ParamError::at_least("bootstrap_resamples", self.bootstrap_resamples as u64, 40)?;
+        ParamError::at_least("data_draws", self.data_draws as u64, 2)?;
+        ParamError::at_least(
+            "theory_draws",
+            self.theory_draws as u64,
+            self.data_draws as u64,
+        )?;
+        ParamError::at_least("draw_chains", self.draw_chains as u64, 1)?;
+        ParamError::at_least("draw_steps", self.draw_steps as u64, 100)?;
         Ok(())
     }
 
     fn estimated_work(&self) -> f64 {
-        2.0 * self.chains as f64
-            * (self.burn_in + self.steps) as f64
+        (self.data_draws * self.draw_chains * (self.draw_burn_in + self.draw_steps)) as f64
             * self.batch as f64
-            * self.input_variances.len() as f64
-            * 2.0
+            * 4.0
+            + self.theory_draws as f64 * self.samples as f64 * 10.0
+            + 2.0
+                * self.chains as f64
+                * (self.burn_in + self.steps) as f64
+                * self.batch as f64
+                * self.input_variances.len() as f64
+                * 2.0
     }
 }
 
@@ -122,6 +150,7 @@ fn chain(
     preconditioner: &Array2<f64>,
     eta: f64,
     p: &Params,
+    (burn_in, steps): (usize, usize),
     rng: &mut Stream,
     ctx: &RunContext,
 ) -> Result<ChainSums, ExperimentError> {
@@ -136,8 +165,8 @@ fn chain(
         second: vec![0.0; d * d],
         trace: Vec::new(),
     };
-    let thin = (p.steps / 250).max(1);
-    for t in 0..p.burn_in + p.steps {
+    let thin = (steps / 250).max(1);
+    for t in 0..burn_in + steps {
         for slot in batch.iter_mut() {
             *slot = uniform_index(rng, n);
         }
@@ -158,7 +187,7 @@ fn chain(
         if t % 4096 == 0 {
             ctx.check_cancelled()?;
         }
-        if t >= p.burn_in {
+        if t >= burn_in {
             for i in 0..d {
                 let ei = theta[i] - problem.minimizer[i];
                 sums.first[i] += ei;
@@ -166,7 +195,7 @@ fn chain(
                     sums.second[i * d + j] += ei * (theta[j] - problem.minimizer[j]);
                 }
             }
-            if (t - p.burn_in).is_multiple_of(thin) && d == 2 {
+            if (t - burn_in).is_multiple_of(thin) && d == 2 {
                 sums.trace.push((
                     theta[0] - problem.minimizer[0],
                     theta[1] - problem.minimizer[1],
@@ -251,6 +280,26 @@ impl Model {
         Ok(solve_lyapunov(&drift, &(&self.pcp(k) * (eta / b)))?)
     }
 
+    /// Mandt et al.'s KL-optimal step 2 d b / (N tr(P C)) of variant `k`.
+    fn eta_star(&self, k: usize, n: f64, b: f64) -> f64 {
+        let (precond, _) = self.variant(k);
+        let d = self.hessian.nrows();
+        let trace_pc: f64 = (0..d)
+            .map(|i| {
+                (0..d)
+                    .map(|j| precond[[i, j]] * self.noise[[j, i]])
+                    .sum::<f64>()
+            })
+            .sum();
+        2.0 * d as f64 * b / (n * trace_pc)
+    }
+
+    /// The continuous-time KL of variant `k` at its own eta*.
+    fn kl_theory(&self, k: usize, n: f64, b: f64) -> Result<f64, ExperimentError> {
+        let s = self.continuous(k, self.eta_star(k, n, b), b)?;
+        kl_divergence(&self.centre, &s, &self.centre, &self.posterior)
+    }
+
     /// KL(N(theta^ + mean, cov) || posterior).
     fn kl(&self, mean: &Array1<f64>, cov: &Array2<f64>) -> f64 {
         kl_divergence(&(&self.centre + mean), cov, &self.centre, &self.posterior)
@@ -275,6 +324,137 @@ pub struct Variant {
     pub resamples: Resamples,
 }
 
+/// The theory of one fresh data draw.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DrawTheory {
+    /// tr C of the draw.
+    pub trace_c: f64,
+    /// Continuous-time KL of plain SGD at its eta*.
+    pub kl_plain: f64,
+    /// Continuous-time KL of preconditioned SGD at its eta*.
+    pub kl_preconditioned: f64,
+}
+
+impl DrawTheory {
+    /// The KL ratio plain over preconditioned.
+    fn ratio(&self) -> f64 {
+        self.kl_plain / self.kl_preconditioned
+    }
+}
+
+/// The study over fresh data draws: each draw's theory, and plain SGD chains on the first ones.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Draws {
+    /// The theory of every draw.
+    pub theory: Vec<DrawTheory>,
+    /// The models of the draws run by SGD.
+    pub models: Vec<Model>,
+    /// Their chains, draw by draw.
+    pub chains: Vec<Vec<ChainSums>>,
+    /// Bootstrap resamples over the theory draws, for the interval of the median ratio.
+    pub resamples: Resamples,
+}
+
+/// Draws `theory_draws` fresh data sets (stream "data-draws", j), computes their theory, and runs
+/// `draw_chains` chains of plain SGD at eta* on the first `data_draws` of them.
+fn measure_draws(p: &Params, ctx: &RunContext) -> Result<Draws, ExperimentError> {
+    let streams = ctx.streams();
+    let (n, b) = (p.samples as f64, p.batch as f64);
+    let all: Vec<(Problem, Model, DrawTheory)> = map_indexed(p.theory_draws, |j| {
+        let (problem, model) = model(p, &mut streams.stream("data-draws", j as u64))?;
+        let theory = DrawTheory {
+            trace_c: (0..model.noise.nrows()).map(|i| model.noise[[i, i]]).sum(),
+            kl_plain: model.kl_theory(0, n, b)?,
+            kl_preconditioned: model.kl_theory(1, n, b)?,
+        };
+        Ok::<_, ExperimentError>((problem, model, theory))
+    })
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    ctx.check_cancelled()?;
+    let k = p.data_draws;
+    let per = ctx.scaled(p.draw_chains);
+    let identity = Array2::<f64>::eye(p.input_variances.len());
+    let flat =
+        cancellable_trajectories(&streams, "draw-chains", k * per, &ctx.cancel, |i, rng| {
+            let (problem, model, _) = &all[i / per];
+            let eta = model.eta_star(0, n, b);
+            chain(
+                problem,
+                &identity,
+                eta,
+                p,
+                (p.draw_burn_in, p.draw_steps),
+                rng,
+                ctx,
+            )
+        })?;
+    let chains = flat.chunks(per).map(<[ChainSums]>::to_vec).collect();
+    let resamples = Resamples::draw(
+        &mut streams.stream("bootstrap-draws", 0),
+        p.theory_draws,
+        p.bootstrap_resamples,
+    );
+    Ok(Draws {
+        theory: all.iter().map(|(_, _, t)| *t).collect(),
+        models: all.into_iter().take(k).map(|(_, m, _)| m).collect(),
+        chains,
+        resamples,
+    })
+}
+
+/// The measured KL of plain SGD on each data draw run by SGD.
+fn draw_kls(p: &Params, m: &Measured) -> Vec<f64> {
+    let d = p.input_variances.len();
+    m.draws
+        .models
+        .iter()
+        .zip(&m.draws.chains)
+        .map(|(model, chains)| {
+            let all: Vec<&ChainSums> = chains.iter().collect();
+            let (mean, cov) = pooled_fit(&all, d, p.draw_steps);
+            model.kl(&mean, &cov)
+        })
+        .collect()
+}
+
+/// The data-draw study: the mean measured KL of plain SGD over draws, and the distribution of
+/// the theory's KL ratio over draws, with the main draw's place in it.
+fn draw_metrics(p: &Params, m: &Measured, out: &mut Metrics) {
+    let d = p.input_variances.len();
+    let kls = draw_kls(p, m);
+    out.estimate("kl_plain_mean_over_draws", mean_estimate(&kls));
+    let k = kls.len();
+    let theory_k: Vec<f64> = m.draws.theory[..k].iter().map(|t| t.kl_plain).collect();
+    out.estimate("kl_plain_theory_mean_over_draws", mean_estimate(&theory_k));
+    let ratios: Vec<f64> = m.draws.theory.iter().map(DrawTheory::ratio).collect();
+    let median_of = |idx: &[usize]| {
+        let mut v: Vec<f64> = idx.iter().map(|&i| ratios[i]).collect();
+        v.sort_by(f64::total_cmp);
+        quantile_sorted(&v, 0.5)
+    };
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    out.estimate_with_interval(
+        "kl_ratio_theory_median",
+        quantile_sorted(&sorted, 0.5),
+        m.draws.resamples.ci95(median_of),
+    );
+    out.measured("kl_ratio_theory_q025", quantile_sorted(&sorted, 0.025));
+    out.measured("kl_ratio_theory_q975", quantile_sorted(&sorted, 0.975));
+    let main_trace: f64 = (0..d).map(|i| m.model.noise[[i, i]]).sum();
+    let below = m
+        .draws
+        .theory
+        .iter()
+        .filter(|t| t.trace_c < main_trace)
+        .count();
+    out.measured(
+        "main_draw_trace_percentile",
+        below as f64 / m.draws.theory.len() as f64,
+    );
+}
+
 /// The kind `training-phases/sgd-as-bayes`.
 #[derive(Debug)]
 pub struct SgdAsBayes;
@@ -288,6 +468,8 @@ pub struct Measured {
     pub variants: Vec<Variant>,
     /// Bootstrap resamples for the interval of the KL ratio.
     pub ratio_resamples: Resamples,
+    /// The study over fresh data draws.
+    pub draws: Draws,
     /// Random samples drawn.
     pub samples: u64,
 }
@@ -299,13 +481,13 @@ impl MeasuredData for Measured {
 }
 
 /// The Bayesian model of a fresh data set.
-fn model(p: &Params, ctx: &RunContext) -> Result<(Problem, Model), ExperimentError> {
+fn model(p: &Params, rng: &mut Stream) -> Result<(Problem, Model), ExperimentError> {
     let spec = LeastSquaresSpec {
         samples: p.samples,
         spectrum: p.input_variances.clone(),
         label_noise: p.label_noise,
     };
-    let (ls, _) = generate_least_squares(&spec, &mut ctx.streams().stream("data", 0))?;
+    let (ls, _) = generate_least_squares(&spec, rng)?;
     let problem = Problem::new(ls)?;
     let s2 = p.label_noise * p.label_noise;
     // The Bayesian loss is the least-squares loss divided by sigma^2.
@@ -333,29 +515,23 @@ impl Experiment for SgdAsBayes {
 
     fn measure(p: &Params, ctx: &RunContext) -> Result<Measured, ExperimentError> {
         let streams = ctx.streams();
-        let (problem, model) = model(p, ctx)?;
+        let (problem, model) = model(p, &mut streams.stream("data", 0))?;
         let d = p.input_variances.len();
         let (n, b) = (p.samples as f64, p.batch as f64);
         let chains = ctx.scaled(p.chains);
+        let draws = measure_draws(p, ctx)?;
         let mut variants = Vec::new();
         for (k, name) in ["plain", "preconditioned"].into_iter().enumerate() {
             let (precond, drift) = model.variant(k);
             let pc = model.pcp(k);
-            let trace_pc: f64 = (0..d)
-                .map(|i| {
-                    (0..d)
-                        .map(|j| precond[[i, j]] * model.noise[[j, i]])
-                        .sum::<f64>()
-                })
-                .sum();
-            let eta = 2.0 * d as f64 * b / (n * trace_pc);
+            let eta = model.eta_star(k, n, b);
             // Continuous: (P H) S + S (P H)^T = (eta/b) P C P; P H is H for plain SGD and I with
             // P = H^-1.
             let continuous = solve_lyapunov(&drift, &(&pc * (eta / b)))?;
             let step_matrix = &Array2::<f64>::eye(d) - &(&drift * eta);
             let discrete = discrete_lyapunov(&step_matrix, &(&pc * (eta * eta / b)))?;
             let sums = cancellable_trajectories(&streams, name, chains, &ctx.cancel, |_, rng| {
-                chain(&problem, &precond, eta, p, rng, ctx)
+                chain(&problem, &precond, eta, p, (p.burn_in, p.steps), rng, ctx)
             })?;
             let mut boot_rng = streams.stream("bootstrap", k as u64);
             variants.push(Variant {
@@ -372,17 +548,22 @@ impl Experiment for SgdAsBayes {
             chains,
             p.bootstrap_resamples,
         );
+        let draw_samples = draws.chains.iter().map(Vec::len).sum::<usize>()
+            * (p.draw_burn_in + p.draw_steps)
+            * p.batch;
         Ok(Measured {
             model,
             variants,
             ratio_resamples,
-            samples: (2 * chains * (p.burn_in + p.steps) * p.batch) as u64,
+            draws,
+            samples: (2 * chains * (p.burn_in + p.steps) * p.batch + draw_samples) as u64,
         })
     }
 
     fn metrics(p: &Params, m: &Measured) -> Result<Metrics, ExperimentError> {
         let mut out = Metrics::new();
         variant_metrics(p, m, &mut out)?;
+        draw_metrics(p, m, &mut out);
         out.table("covariances", covariance_table(p, m));
         out.table("kl-against-step", kl_table(p, m)?);
         Ok(out)
@@ -570,7 +751,7 @@ fn ellipse_figure(p: &Params, m: &Measured) -> Result<FigureData, ExperimentErro
         .measured(Points::new("iterates", 2, trace))
         .theory(Line::new(
             "posterior",
-            3,
+            6,
             ellipse_points([0.0, 0.0], &scaled(&m.model.posterior), 2.0, 120)?,
         ))
         .theory(Line::new(
@@ -599,6 +780,14 @@ fn ellipse_figure(p: &Params, m: &Measured) -> Result<FigureData, ExperimentErro
                 vec![MeasuredPoint::with_ci(1.0, kl, ci)],
             ));
     }
+    // The primary measurement: plain SGD's KL averaged over fresh data sets, beside the main one's
+    // (shifted right a little for reading).
+    let e = mean_estimate(&draw_kls(p, m));
+    kl_panel = kl_panel.measured(Points::new(
+        "plain, mean over data sets",
+        3,
+        vec![MeasuredPoint::with_ci(1.12, e.value, e.ci95())],
+    ));
     panels.push(kl_panel.into());
     Ok(FigureData::stacked(panels))
 }
@@ -643,7 +832,7 @@ mod tests {
             centre: Array1::zeros(2),
         };
         let mut rng = sgd_sim::rng::Streams::new(1).stream("t", 0);
-        let variants = (0..2)
+        let variants: Vec<Variant> = (0..2)
             .map(|k| {
                 let eta = 0.004 * (k + 1) as f64;
                 let continuous = model.continuous(k, eta, p.batch as f64).unwrap();
@@ -665,10 +854,28 @@ mod tests {
                 }
             })
             .collect();
+        let draws = Draws {
+            theory: vec![
+                DrawTheory {
+                    trace_c: 1.0,
+                    kl_plain: 0.5,
+                    kl_preconditioned: 0.01,
+                },
+                DrawTheory {
+                    trace_c: 30.0,
+                    kl_plain: 0.6,
+                    kl_preconditioned: 0.02,
+                },
+            ],
+            models: vec![model.clone(), model.clone()],
+            chains: vec![variants[0].chains.clone(), variants[0].chains.clone()],
+            resamples: Resamples::draw(&mut rng, 2, 40),
+        };
         Measured {
             model,
             variants,
             ratio_resamples: Resamples::draw(&mut rng, 4, 40),
+            draws,
             samples: 8,
         }
     }
@@ -677,6 +884,7 @@ mod tests {
     fn metrics_are_a_function_of_the_measurement() {
         let p = Params {
             steps: 100,
+            draw_steps: 100,
             ..Params::default()
         };
         let m = hand_made(&p);
@@ -689,6 +897,12 @@ mod tests {
         let ci = out.values["kl_plain"].ci.unwrap();
         assert!((ci[1] - ci[0]).abs() < 1e-12);
         assert_eq!(out.tables["covariances"].rows.len(), 6);
+        // Two draws with the main draw's chains: the mean KL over draws is the main draw's KL.
+        let over = out.value("kl_plain_mean_over_draws").unwrap();
+        assert!((over - kl).abs() < 1e-12);
+        assert!((out.value("kl_ratio_theory_median").unwrap() - 40.0).abs() < 1e-9);
+        // tr C of the main draw (11) lies above one of the two draws.
+        assert_eq!(out.value("main_draw_trace_percentile"), Some(0.5));
         assert_eq!(out.tables["kl-against-step"].rows.len(), 82);
         let figures = SgdAsBayes::figures(&p, &m).unwrap().into_map();
         assert_eq!(figures["covariance-ellipses"].panels.len(), 3);

@@ -2,11 +2,12 @@
 
 use crate::spec::{GridSpec, Layer, Stroke, XySpec};
 use crate::style::{FONT, LABEL_PX, MESH_BOLD, TICK_PX, TITLE_PX, font_size, text_width};
-use crate::ticks::tick_label;
+use crate::ticks::{tick_label, tick_values};
 use crate::{Area, FigureError, drawing, legend};
-use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::ops::Range;
 
 /// Space for the horizontal axis' tick labels and label, pixels (numeric axes).
 const X_LABEL_AREA: u32 = 48;
@@ -45,25 +46,81 @@ fn text_style(px: f64, h: HPos, v: VPos) -> TextStyle<'static> {
 /// # Errors
 /// When plotters fails.
 pub fn xy(spec: &XySpec, plot: &Area, legend_area: &Area) -> Result<(), FigureError> {
-    let [x0, x1] = spec.x.range;
-    let [y0, y1] = spec.y.range;
-    match (spec.x.log, spec.y.log) {
-        (false, false) => xy_in(spec, plot, x0..x1, y0..y1),
-        (true, false) => xy_in(spec, plot, (x0..x1).log_scale(), y0..y1),
-        (false, true) => xy_in(spec, plot, x0..x1, (y0..y1).log_scale()),
-        (true, true) => xy_in(spec, plot, (x0..x1).log_scale(), (y0..y1).log_scale()),
-    }?;
+    xy_in(spec, plot)?;
     legend::draw(legend_area, &spec.legend)
 }
 
-fn xy_in<X, Y>(spec: &XySpec, area: &Area, x: X, y: Y) -> Result<(), FigureError>
-where
-    X: AsRangedCoord<Value = f64>,
-    Y: AsRangedCoord<Value = f64>,
-    X::CoordDescType: ValueFormatter<f64> + Ranged<ValueType = f64>,
-    Y::CoordDescType: ValueFormatter<f64> + Ranged<ValueType = f64>,
-{
+/// A log axis is drawn as a linear one in log10 units (libm's), so plotters' own logarithm never
+/// decides a pixel.
+fn to_axis(v: f64, log: bool) -> f64 {
+    if log { libm::log10(v) } else { v }
+}
+
+/// A linear axis in drawing units whose ticks are chosen by [`tick_values`]; plotters maps with it
+/// and draws its key points, and computes nothing else.
+struct TickedAxis {
+    range: Range<f64>,
+    keys: Vec<f64>,
+}
+
+impl Ranged for TickedAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        let (lo, hi) = (self.range.start, self.range.end);
+        if hi == lo {
+            return (limit.1 - limit.0) / 2;
+        }
+        let t = (value - lo) / (hi - lo);
+        limit.0 + libm::floor(f64::from(limit.1 - limit.0) * t + 1e-3) as i32
+    }
+
+    fn key_points<H: KeyPointHint>(&self, hint: H) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.keys.clone()
+        }
+    }
+
+    fn range(&self) -> Range<f64> {
+        self.range.clone()
+    }
+}
+
+/// The axis' range and key points in drawing units, and the labels of those points.
+fn axis_ticks(range: [f64; 2], log: bool, ticks: bool) -> (TickedAxis, Vec<(f64, String)>) {
+    let values = if ticks {
+        tick_values(range, log)
+    } else {
+        Vec::new()
+    };
+    let labelled: Vec<(f64, String)> = values
+        .iter()
+        .map(|&v| (to_axis(v, log), tick_label(v)))
+        .collect();
+    let axis = TickedAxis {
+        range: to_axis(range[0], log)..to_axis(range[1], log),
+        keys: labelled.iter().map(|t| t.0).collect(),
+    };
+    (axis, labelled)
+}
+
+/// The label of the key point at `u` (key points are the only values plotters labels).
+fn label_at(labels: &[(f64, String)], u: f64) -> String {
+    labels
+        .iter()
+        .find(|t| t.0 == u)
+        .map(|t| t.1.clone())
+        .unwrap_or_default()
+}
+
+fn xy_in(spec: &XySpec, area: &Area) -> Result<(), FigureError> {
     let categorical = spec.categories.is_some();
+    let (xlog, ylog) = (spec.x.log, spec.y.log);
+    let (x, x_labels) = axis_ticks(spec.x.range, xlog, !categorical);
+    let (y, y_labels) = axis_ticks(spec.y.range, ylog, true);
     let mut chart = ChartBuilder::on(area)
         .caption(&spec.title, (FONT, font_size(TITLE_PX)))
         .margin_top(8)
@@ -73,6 +130,8 @@ where
         .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(x, y)
         .map_err(drawing)?;
+    let x_format = |v: &f64| label_at(&x_labels, *v);
+    let y_format = |v: &f64| label_at(&y_labels, *v);
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(spec.x.label.as_str())
         .y_desc(spec.y.label.as_str())
@@ -80,13 +139,10 @@ where
         .axis_desc_style((FONT, font_size(LABEL_PX)))
         .light_line_style(WHITE)
         .bold_line_style(MESH_BOLD)
-        .x_label_formatter(&|v| tick_label(*v))
-        .y_label_formatter(&|v| tick_label(*v))
-        .y_labels(6);
+        .x_label_formatter(&x_format)
+        .y_label_formatter(&y_format);
     if categorical {
-        mesh.disable_x_mesh().x_labels(0);
-    } else {
-        mesh.x_labels(7);
+        mesh.disable_x_mesh();
     }
     mesh.draw().map_err(drawing)?;
     let visible = |xv: f64, yv: f64| {
@@ -104,6 +160,7 @@ where
                     .iter()
                     .copied()
                     .filter(|p| visible(p.0, p.1))
+                    .map(|(a, b)| (to_axis(a, xlog), to_axis(b, ylog)))
                     .collect();
                 let style = color.stroke_width(*width);
                 match stroke {
@@ -120,20 +177,26 @@ where
             } => {
                 let bars = points.iter().filter_map(|&(xv, yv, ci)| {
                     let [lo, hi] = ci?;
-                    (visible(xv, lo) && visible(xv, hi))
-                        .then(|| ErrorBar::new_vertical(xv, lo, yv, hi, color.stroke_width(1), 8))
+                    (visible(xv, lo) && visible(xv, hi)).then(|| {
+                        let (u, [l, m, h]) =
+                            (to_axis(xv, xlog), [lo, yv, hi].map(|v| to_axis(v, ylog)));
+                        ErrorBar::new_vertical(u, l, m, h, color.stroke_width(1), 8)
+                    })
                 });
                 chart.draw_series(bars).map_err(drawing)?;
                 let dots = points
                     .iter()
                     .filter(|p| visible(p.0, p.1))
-                    .map(|&(xv, yv, _)| Circle::new((xv, yv), *radius, color.filled()));
+                    .map(|&(xv, yv, _)| {
+                        let at = (to_axis(xv, xlog), to_axis(yv, ylog));
+                        Circle::new(at, *radius, color.filled())
+                    });
                 chart.draw_series(dots).map_err(drawing)?;
             }
         }
     }
     if let Some(names) = &spec.categories {
-        let y_bottom = spec.y.range[0];
+        let y_bottom = to_axis(spec.y.range[0], ylog);
         let per = category_width(area.dim_in_pixel().0, names.len());
         for (i, name) in names.iter().enumerate() {
             let (px, py) = chart.backend_coord(&(i as f64, y_bottom));

@@ -77,6 +77,61 @@ pub fn tick_label(v: f64) -> String {
     }
 }
 
+/// Where an axis puts its ticks, in data units, chosen here rather than by plotters (whose own
+/// choice takes std `log10` and `powf`), so that every tick position comes from libm.
+///
+/// Linear axes get about six ticks at a multiple of 1, 2 or 5 times a power of ten. Log axes get
+/// their powers of ten; when the range holds fewer than three, also 2 and 5 times them, and when
+/// even that gives fewer than three, linear ticks.
+pub fn tick_values(range: [f64; 2], log: bool) -> Vec<f64> {
+    let [lo, hi] = range;
+    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+        return Vec::new();
+    }
+    if !log || lo <= 0.0 {
+        return linear_ticks(lo, hi, 6);
+    }
+    let first = libm::ceil(libm::log10(lo) - 1e-9) as i32;
+    let last = libm::floor(libm::log10(hi) + 1e-9) as i32;
+    let decades: Vec<i32> = (first..=last).collect();
+    if decades.len() >= 3 {
+        let every = decades.len().div_ceil(8);
+        return decades
+            .iter()
+            .step_by(every)
+            .map(|&e| libm::pow(10.0, f64::from(e)))
+            .collect();
+    }
+    let mut out = Vec::new();
+    for e in (first - 1)..=(last + 1) {
+        for m in [1.0, 2.0, 5.0] {
+            let v = m * libm::pow(10.0, f64::from(e));
+            if v >= lo * (1.0 - 1e-9) && v <= hi * (1.0 + 1e-9) {
+                out.push(v);
+            }
+        }
+    }
+    if out.len() >= 3 {
+        out
+    } else {
+        linear_ticks(lo, hi, 4)
+    }
+}
+
+/// About `target` ticks between `lo` and `hi` at multiples of a 1-2-5 step.
+fn linear_ticks(lo: f64, hi: f64, target: u32) -> Vec<f64> {
+    let raw = (hi - lo) / f64::from(target);
+    let magnitude = libm::pow(10.0, libm::floor(libm::log10(raw)));
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|s| *s >= raw * (1.0 - 1e-9))
+        .unwrap_or(10.0 * magnitude);
+    let start = libm::ceil(lo / step - 1e-9) as i64;
+    let end = libm::floor(hi / step + 1e-9) as i64;
+    (start..=end).map(|k| k as f64 * step).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +145,29 @@ mod tests {
         assert_eq!(tick_label(1e-6), "10⁻⁶");
         assert_eq!(tick_label(1e6), "10⁶");
         assert_eq!(tick_label(2.5e6), "2.5×10⁶");
+    }
+
+    #[test]
+    fn ticks_fall_on_round_numbers() {
+        // Positions are k × step in floating point; their labels are the round numbers.
+        let labels = |r: [f64; 2], log: bool| -> Vec<String> {
+            tick_values(r, log).into_iter().map(tick_label).collect()
+        };
+        assert_eq!(
+            labels([-0.05, 1.05], false),
+            ["0", "0.2", "0.4", "0.6", "0.8", "1"]
+        );
+        assert_eq!(labels([0.5, 2000.0], true), ["1", "10", "100", "1000"]);
+        // Less than two decades: 2 and 5 times the powers of ten join in.
+        assert_eq!(labels([3.0, 60.0], true), ["5", "10", "20", "50"]);
+        // Eleven decades: every other one.
+        assert_eq!(tick_values([1e-12, 1e-2], true).len(), 6);
+        // A narrow log range falls back to linear ticks.
+        assert_eq!(
+            labels([1.1, 1.3], true),
+            ["1.1", "1.15", "1.2", "1.25", "1.3"]
+        );
+        assert!(tick_values([1.0, 1.0], false).is_empty());
     }
 
     #[test]

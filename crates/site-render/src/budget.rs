@@ -245,22 +245,36 @@ fn long_paragraphs(text: &str, v: &mut Vec<Violation>) {
             || t.starts_with('<')
             || t.starts_with("$$")
             || t.starts_with("```"));
+        // A list item starts a paragraph of its own.
+        let item = t.starts_with("- ")
+            || t.starts_with("* ")
+            || t.split_once(". ").is_some_and(|(n, _)| n.parse::<u32>().is_ok());
+        if prose && item && para > 0 {
+            check_paragraph(para, start + first, v);
+            para = 0;
+        }
         if prose {
             if para == 0 {
                 first = i;
             }
             para += line.len();
         } else {
-            if para > MAX_PARAGRAPH_CHARS {
-                push(
-                    v,
-                    start + first,
-                    Rule::LongParagraph,
-                    format!("a paragraph of {para} characters, over {MAX_PARAGRAPH_CHARS}"),
-                );
-            }
+            check_paragraph(para, start + first, v);
             para = 0;
         }
+    }
+    check_paragraph(para, start + first, v);
+}
+
+/// A violation when a paragraph of `chars` characters starting at `line` is too long.
+fn check_paragraph(chars: usize, line: usize, v: &mut Vec<Violation>) {
+    if chars > MAX_PARAGRAPH_CHARS {
+        push(
+            v,
+            line,
+            Rule::LongParagraph,
+            format!("a paragraph of {chars} characters, over {MAX_PARAGRAPH_CHARS}"),
+        );
     }
 }
 
@@ -324,5 +338,15 @@ mod tests {
         assert_eq!(rules.iter().filter(|r| **r == Rule::FigureText).count(), 2);
         assert!(rules.contains(&Rule::RepeatedFormula));
         assert!(rules.contains(&Rule::LongParagraph));
+    }
+
+    #[test]
+    fn list_items_are_paragraphs_of_their_own_and_the_last_paragraph_counts() {
+        let item = format!("- {}\n", "x".repeat(700));
+        let list = item.repeat(3);
+        assert!(check(&format!("{FRONT}{list}\nend\n"), &BTreeSet::new()).is_empty());
+        let last = "y".repeat(1300);
+        let v = check(&format!("{FRONT}{last}\n"), &BTreeSet::new());
+        assert!(v.iter().any(|x| x.rule == Rule::LongParagraph));
     }
 }
