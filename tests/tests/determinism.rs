@@ -1,4 +1,5 @@
-//! Results and figures are byte-identical across runs and thread counts (DESIGN.md, "Determinism").
+//! Results and figures are byte-identical across runs and thread counts (ARCHITECTURE.md,
+//! "Randomness and determinism").
 
 use end_to_end::{PASSING_CHECKS, Tree, small_unbiased_claim};
 

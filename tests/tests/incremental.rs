@@ -1,4 +1,5 @@
-//! Sharded runs merge into the unsharded result; unchanged claims are skipped, changed ones rerun.
+//! Sharded runs merge into the unsharded result; every claim reruns by default, `--changed` reuses
+//! valid results, and files that no claim produces fail the run.
 
 use end_to_end::{PASSING_CHECKS, Tree, small_unbiased_claim};
 
@@ -39,29 +40,60 @@ fn three_shards_merged_equal_one_unsharded_run() {
 }
 
 #[test]
-fn unchanged_claims_are_skipped_and_changed_ones_rerun() {
+fn every_claim_reruns_by_default_and_changed_reuses_only_valid_results() {
     let t = Tree::new();
     three_claims(&t);
-    assert_eq!(t.xtask(&["verify-claims"]).code, 0);
-    let before = t.outputs();
     let r = t.xtask(&["verify-claims"]);
-    assert_eq!(r.code, 0);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout.matches("updated: no committed result").count(),
+        3,
+        "{}",
+        r.stdout
+    );
+    let before = t.outputs();
+    // The default reruns and verifies every claim.
+    let r = t.xtask(&["verify-claims"]);
+    assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(
         r.stdout
-            .matches("unchanged since its committed result")
+            .lines()
+            .filter(|l| l.ends_with("  reproduced"))
             .count(),
         3,
         "{}",
         r.stdout
     );
+    assert!(
+        r.stdout.contains(
+            "3 claim(s): 3 run, 3 reproduced, 0 updated, 0 reused, 3 passed, 0 failed in "
+        ),
+        "{}",
+        r.stdout
+    );
     assert_eq!(before, t.outputs());
-    // Change one claim's seed: only it reruns, and its result changes.
+    // --changed reuses valid results without running them, and never calls them passed.
+    let r = t.xtask(&["verify-claims", "--changed"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        r.stdout.matches("reused (not run").count(),
+        3,
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("0 run, 0 reproduced, 0 updated, 3 reused, 0 passed, 0 failed"),
+        "{}",
+        r.stdout
+    );
+    // Change one claim's seed: it is updated, and says why; the others are reused.
     let text =
         small_unbiased_claim("b", PASSING_CHECKS, "", "supported").replace("seed: 7", "seed: 99");
     t.claim("minibatch-noise/b.yaml", &text);
-    let r = t.xtask(&["verify-claims"]);
+    let r = t.xtask(&["verify-claims", "--changed"]);
     assert_eq!(
-        r.stdout.matches("unchanged since").count(),
+        r.stdout.matches("reused (not run").count(),
         2,
         "{}",
         r.stdout
@@ -69,48 +101,61 @@ fn unchanged_claims_are_skipped_and_changed_ones_rerun() {
     assert!(
         r.stdout
             .lines()
-            .any(|l| l.contains(" b ") && !l.contains("unchanged")),
+            .any(|l| l.contains(" b ") && l.contains("updated: claim file changed; seed 2 -> 99")),
         "{}",
         r.stdout
     );
     assert_ne!(before, t.outputs());
-    // A deleted figure makes the result stale too.
-    std::fs::remove_file(
-        t.root()
-            .join("site/assets/img/posts/sgd-noise-as-a-design-feature/a-mean-error.svg"),
-    )
-    .unwrap();
-    let r = t.xtask(&["verify-claims"]);
-    assert_eq!(
-        r.stdout.matches("unchanged since").count(),
-        2,
-        "{}",
-        r.stdout
-    );
+    // A deleted figure is restored (updated), by the default and by --changed.
+    let fig = |id: &str| {
+        t.root().join(format!(
+            "site/assets/img/posts/sgd-noise-as-a-design-feature/{id}-mean-error.svg"
+        ))
+    };
+    std::fs::remove_file(fig("a")).unwrap();
+    let r = t.xtask(&["verify-claims", "--changed"]);
+    assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        t.root()
-            .join("site/assets/img/posts/sgd-noise-as-a-design-feature/a-mean-error.svg")
-            .is_file()
-    );
-    // A figure edited by hand (or drawn by other code) makes its result stale too.
-    let fig = t
-        .root()
-        .join("site/assets/img/posts/sgd-noise-as-a-design-feature/c-mean-error.svg");
-    let original = std::fs::read(&fig).unwrap();
-    std::fs::write(&fig, b"<svg/>").unwrap();
-    let r = t.xtask(&["verify-claims"]);
-    assert_eq!(
-        r.stdout.matches("unchanged since").count(),
-        2,
+        r.stdout.contains("-mean-error.svg was missing"),
         "{}",
         r.stdout
     );
-    assert_eq!(std::fs::read(&fig).unwrap(), original);
-    // --force reruns everything and writes the same bytes.
-    let snapshot = t.outputs();
+    assert!(fig("a").is_file());
+    // A figure edited by hand does not reproduce: exit 2, the edited file is kept.
+    let original = std::fs::read(fig("c")).unwrap();
+    std::fs::write(fig("c"), b"<svg/>").unwrap();
+    let r = t.xtask(&["verify-claims", "c"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stdout.contains("NOT REPRODUCED")
+            && r.stdout.contains("c-mean-error.svg: committed sha256"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(std::fs::read(fig("c")).unwrap(), b"<svg/>");
+    // --force writes the fresh figure back.
     let r = t.xtask(&["verify-claims", "--force"]);
-    assert_eq!(r.stdout.matches("unchanged since").count(), 0);
-    assert_eq!(snapshot, t.outputs());
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("rewritten by --force"), "{}", r.stdout);
+    assert_eq!(std::fs::read(fig("c")).unwrap(), original);
+}
+
+#[test]
+fn result_and_figure_files_no_claim_produces_fail_the_run() {
+    let t = Tree::new();
+    three_claims(&t);
+    assert_eq!(t.xtask(&["verify-claims"]).code, 0);
+    std::fs::remove_file(t.root().join("claims/minibatch-noise/c.yaml")).unwrap();
+    let r = t.xtask(&["verify-claims"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("site/_data/claims/c.json: no claim produces this file")
+            && r.stderr
+                .contains("c-mean-error.svg: no claim produces this file"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -73,8 +73,15 @@ pub fn registry() -> Registry {
     r
 }
 
-/// The `code_version` of results of `family`: a hash of the family crate's sources and of the core
-/// crates that produce its outputs (the simulation core, the claim contract and the figures).
+/// Hash of the runner's own sources (it composes, evaluates and writes every result).
+pub const RUNNER_SOURCE_HASH: &str = env!("SOURCE_HASH");
+
+/// Hash of the workspace's `Cargo.lock`: a dependency bump can change results.
+pub const CARGO_LOCK_HASH: &str = env!("CARGO_LOCK_HASH");
+
+/// The `code_version` of results of `family`: a hash of the family crate's sources, of the crates
+/// that produce its outputs (the simulation core, the claim contract, the figures and this
+/// runner) and of `Cargo.lock`.
 pub fn code_version(family: &str) -> String {
     let family_hash = FAMILIES
         .iter()
@@ -82,7 +89,7 @@ pub fn code_version(family: &str) -> String {
         .map_or("unknown-family", |f| f.source_hash);
     let digest = Sha256::digest(
         format!(
-            "{family}:{family_hash}:{}:{}:{}",
+            "{family}:{family_hash}:{}:{}:{}:{RUNNER_SOURCE_HASH}:{CARGO_LOCK_HASH}",
             sgd_sim::SOURCE_HASH,
             claim_spec::SOURCE_HASH,
             figures::SOURCE_HASH

@@ -6,6 +6,9 @@ use claim_spec::names::valid_slug;
 use claim_spec::{LoadedClaim, Registry};
 use serde_json::Value;
 
+/// Stands for the section in [`new_claim_text`]; `new-claim` replaces it with the section it chose.
+pub const SECTION_PLACEHOLDER: &str = "{section}";
+
 /// Why a claim cannot be scaffolded.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ScaffoldError {
@@ -93,7 +96,9 @@ pub fn new_claim_text(
     text.push_str(&format!(
         "title: {id} (a claim of kind {kind_name}; edit this title)\n"
     ));
-    text.push_str("section: \"1.1\"   # the post section whose evidence box shows this claim\n");
+    text.push_str(&format!(
+        "section: \"{SECTION_PLACEHOLDER}\"   # the post section whose evidence box shows this claim\n"
+    ));
     text.push_str("statement: >\n  What the post claims, in your own words.\n");
     text.push_str("# The expected verdict: the runner computes it from `wording` and fails the claim if they differ.\n");
     match template.map(|t| t.claim.verdict) {

@@ -1,5 +1,6 @@
-//! The JSON Schema of claim files, generated from the Rust types (`claims/schema.json`), with one
-//! parameter definition per registered kind, so editors check `params` too.
+//! The JSON Schemas generated from the Rust types: claim files (`claims/schema.json`), with one
+//! parameter definition per registered kind so editors check `params` too, and result files
+//! (`claims/result.schema.json`).
 
 use claim_spec::{ClaimFile, Registry};
 use schemars::generate::SchemaSettings;
@@ -69,6 +70,68 @@ pub fn claim_schema(registry: &Registry) -> Value {
 /// The schema file's bytes: pretty JSON and a final newline.
 pub fn claim_schema_bytes(registry: &Registry) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(&claim_schema(registry)).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+/// The first line of every claim file: it points editors at the schema.
+pub const SCHEMA_LINE: &str = "# yaml-language-server: $schema=../schema.json";
+
+/// Checks every claim file under `claims_dir`: it starts with [`SCHEMA_LINE`] and validates against
+/// the claim schema `schema` (what an editor with the YAML language server would report).
+///
+/// # Errors
+/// When the schema does not compile or the folder cannot be read; otherwise the problems found,
+/// one per file, are returned as `Ok`.
+pub fn validate_claim_files(
+    claims_dir: &std::path::Path,
+    schema: &Value,
+) -> Result<Vec<String>, String> {
+    let mut schemas = boon::Schemas::new();
+    let mut compiler = boon::Compiler::new();
+    compiler
+        .add_resource("urn:sgd-claims:claim", schema.clone())
+        .map_err(|e| format!("the claim schema: {e}"))?;
+    let index = compiler
+        .compile("urn:sgd-claims:claim", &mut schemas)
+        .map_err(|e| format!("the claim schema does not compile: {e}"))?;
+    let files = claim_spec::load::discover(claims_dir)
+        .map_err(|e| format!("cannot list {}: {e}", claims_dir.display()))?;
+    let mut problems = Vec::new();
+    for file in files {
+        let shown = file
+            .strip_prefix(claims_dir.parent().unwrap_or(claims_dir))
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            problems.push(format!("{shown}: cannot be read as UTF-8"));
+            continue;
+        };
+        if !text.starts_with(&format!("{SCHEMA_LINE}\n")) {
+            problems.push(format!("{shown}: the first line must be `{SCHEMA_LINE}`"));
+        }
+        let instance = serde_yaml::from_str::<serde_yaml::Value>(&text)
+            .map_err(|e| e.to_string())
+            .and_then(|y| serde_json::to_value(y).map_err(|e| e.to_string()));
+        match instance {
+            Ok(v) => {
+                if let Err(e) = schemas.validate(&v, index) {
+                    problems.push(format!(
+                        "{shown}: does not validate against the schema: {e}"
+                    ));
+                }
+            }
+            Err(e) => problems.push(format!("{shown}: {e}")),
+        }
+    }
+    Ok(problems)
+}
+
+/// The result-file schema's bytes: pretty JSON and a final newline.
+pub fn result_schema_bytes() -> Vec<u8> {
+    let mut bytes =
+        serde_json::to_vec_pretty(&claim_spec::ResultFile::schema()).unwrap_or_default();
     bytes.push(b'\n');
     bytes
 }

@@ -83,6 +83,8 @@ pub struct RunOutput {
     pub result: ResultFile,
     /// SVG documents by path relative to `site/`.
     pub svgs: Vec<(String, String)>,
+    /// The run stopped on an interrupt: nothing of it may be written.
+    pub cancelled: bool,
 }
 
 /// Loads and validates every claim under `paths.claims()`.
@@ -162,26 +164,22 @@ pub fn run_claim_cancellable(
     };
     let code_version = families::code_version(&loaded.family);
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (loaded.params.run)(&ctx)));
+    let failed = |reason: String, cancelled: bool| RunOutput {
+        result: ResultFile::new(loaded, seed, scale, &code_version, Err(reason)),
+        svgs: Vec::new(),
+        cancelled,
+    };
     let outcome = match run {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
-            return RunOutput {
-                result: ResultFile::new(
-                    loaded,
-                    seed,
-                    scale,
-                    &code_version,
-                    Err(format!("run failed: {e}")),
-                ),
-                svgs: Vec::new(),
-            };
+            let cancelled = matches!(e, claim_spec::ExperimentError::Cancelled);
+            return failed(format!("run failed: {e}"), cancelled);
         }
         Err(p) => {
-            let reason = format!("experiment panicked: {}", panic_message(&*p));
-            return RunOutput {
-                result: ResultFile::new(loaded, seed, scale, &code_version, Err(reason)),
-                svgs: Vec::new(),
-            };
+            return failed(
+                format!("experiment panicked: {}", panic_message(&*p)),
+                false,
+            );
         }
     };
     if let Some((name, m)) = outcome.first_non_finite_metric() {
@@ -190,12 +188,10 @@ pub fn run_claim_cancellable(
         } else {
             "its value"
         };
-        let reason =
-            format!("run failed: metric `{name}` is not finite ({what} is not a finite number)");
-        return RunOutput {
-            result: ResultFile::new(loaded, seed, scale, &code_version, Err(reason)),
-            svgs: Vec::new(),
-        };
+        return failed(
+            format!("run failed: metric `{name}` is not finite ({what} is not a finite number)"),
+            false,
+        );
     }
     let mut evaluation = evaluate(&loaded.claim, &outcome);
     let mut svgs = Vec::new();
@@ -236,7 +232,11 @@ pub fn run_claim_cancellable(
             )
         })
         .collect();
-    RunOutput { result, svgs }
+    RunOutput {
+        result,
+        svgs,
+        cancelled: false,
+    }
 }
 
 /// Writes a run's figures, then its result file, each atomically.
@@ -272,8 +272,14 @@ pub fn prepare_output_dirs(paths: &Paths) -> Result<(), String> {
     Ok(())
 }
 
-/// Removes temporary files a killed run left behind (`.tmp-*.partial`); the files they were to
-/// replace are intact, because every write is a rename.
+/// Removes temporary files an interrupted or killed run left behind (`.tmp-*.partial`) in the
+/// output folders; the files they were to replace are intact, because every write is a rename.
+pub fn remove_partials(paths: &Paths) {
+    for dir in [paths.results(), paths.figures()] {
+        remove_stale_partials(&dir);
+    }
+}
+
 fn remove_stale_partials(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
@@ -305,21 +311,59 @@ pub fn report(output: &RunOutput, seconds: f64) -> ClaimReport {
     }
 }
 
+/// One run of a claim under a derived seed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SeedRun {
+    /// The derived seed.
+    pub seed: u64,
+    /// Every check passed and the run did not fail.
+    pub checks_pass: bool,
+    /// The verdict it computed (absent when the run failed).
+    pub verdict: Option<Verdict>,
+    /// Failed checks and problems, in words.
+    pub reasons: Vec<String>,
+}
+
 /// How one claim fared under other seeds.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeedReport {
     /// The claim id.
     pub id: String,
+    /// The verdict the claim file expects.
+    pub expected_verdict: Verdict,
     /// Whether it passes with its own seed.
     pub own_seed_passes: bool,
-    /// The derived seeds and whether each passed, with the failed checks or problems of failures.
-    pub runs: Vec<(u64, bool, Vec<String>)>,
+    /// The derived seeds' runs.
+    pub runs: Vec<SeedRun>,
+    /// A run was interrupted: the report is incomplete.
+    pub cancelled: bool,
 }
 
+/// Below this share of derived seeds agreeing with the expected verdict, a claim is flagged
+/// VERDICT-FRAGILE (reported, not failed: the verdict is a statement about the wording, and an
+/// inconclusive interval under another seed is information, not an error).
+pub const VERDICT_AGREEMENT_MIN: f64 = 0.8;
+
 impl SeedReport {
-    /// Passes on its own seed but fails on another: a bound tuned to one seed, or too tight.
+    /// Passes on its own seed but fails a check on another: a bound tuned to one seed, or too tight.
     pub fn fragile(&self) -> bool {
-        self.own_seed_passes && self.runs.iter().any(|r| !r.1)
+        self.own_seed_passes && self.runs.iter().any(|r| !r.checks_pass)
+    }
+    /// Derived seeds whose checks pass.
+    pub fn passing(&self) -> usize {
+        self.runs.iter().filter(|r| r.checks_pass).count()
+    }
+    /// Derived seeds whose verdict is the expected one.
+    pub fn agreeing(&self) -> usize {
+        self.runs
+            .iter()
+            .filter(|r| r.verdict == Some(self.expected_verdict))
+            .count()
+    }
+    /// Fewer than [`VERDICT_AGREEMENT_MIN`] of the derived seeds agree with the verdict.
+    pub fn verdict_fragile(&self) -> bool {
+        !self.runs.is_empty()
+            && (self.agreeing() as f64) < VERDICT_AGREEMENT_MIN * self.runs.len() as f64
     }
 }
 
@@ -334,35 +378,51 @@ fn reasons(output: &RunOutput) -> Vec<String> {
         .iter()
         .filter(|c| !c.pass)
         .map(|c| {
-            format!(
-                "check {}: value {:?} violates {}",
-                c.metric, c.value, c.bound
-            )
+            let value = c
+                .value
+                .map_or_else(|| "missing".to_owned(), |v| format!("{v}"));
+            format!("check {}: value {value} violates {}", c.metric, c.bound)
         })
         .chain(r.problems.iter().cloned())
         .collect()
 }
 
-/// Runs each claim with its own seed and with `k` derived seeds, writing nothing.
-pub fn seed_robustness(claims: &[&LoadedClaim], k: u64, scale: f64) -> Vec<SeedReport> {
+/// Runs each claim with its own seed and with `k` derived seeds, writing nothing; stops early
+/// when `cancel` is raised.
+pub fn seed_robustness(
+    claims: &[&LoadedClaim],
+    k: u64,
+    scale: f64,
+    cancel: &Cancel,
+) -> Vec<SeedReport> {
     claims
         .par_iter()
         .with_max_len(1)
         .map(|c| {
-            let own = run_claim(c, c.claim.seed, scale);
-            let runs = (0..usize::try_from(k).unwrap_or(usize::MAX))
+            let own = run_claim_cancellable(c, c.claim.seed, scale, cancel);
+            let runs: Vec<(SeedRun, bool)> = (0..usize::try_from(k).unwrap_or(usize::MAX))
                 .into_par_iter()
                 .with_max_len(1)
                 .map(|i| {
                     let seed = derived_seed(c.claim.seed, i as u64);
-                    let out = run_claim(c, seed, scale);
-                    (seed, out.result.status == Status::Pass, reasons(&out))
+                    let out = run_claim_cancellable(c, seed, scale, cancel);
+                    let r = &out.result;
+                    let checks_pass = r.status != Status::Error && r.checks.iter().all(|x| x.pass);
+                    let run = SeedRun {
+                        seed,
+                        checks_pass,
+                        verdict: r.verdict,
+                        reasons: reasons(&out),
+                    };
+                    (run, out.cancelled)
                 })
                 .collect();
             SeedReport {
                 id: c.claim.id.clone(),
+                expected_verdict: c.claim.verdict,
                 own_seed_passes: own.result.status == Status::Pass,
-                runs,
+                cancelled: own.cancelled || runs.iter().any(|r| r.1),
+                runs: runs.into_iter().map(|r| r.0).collect(),
             }
         })
         .collect()
@@ -463,7 +523,8 @@ fn implied_se(ci: [f64; 2]) -> f64 {
     (ci[1] - ci[0]) / (2.0 * sgd_sim::stats::Z95)
 }
 
-/// Compares a fresh result with the committed one (DESIGN.md, the drift check).
+/// Compares a fresh result with the committed one within statistical error (the drift check for
+/// runs on another kind of machine).
 pub fn drift(committed: &ResultFile, fresh: &ResultFile) -> DriftReport {
     let mut drifted = Vec::new();
     let mut differing_exact = Vec::new();
@@ -508,4 +569,52 @@ pub fn drift(committed: &ResultFile, fresh: &ResultFile) -> DriftReport {
         drifted,
         differing_exact,
     }
+}
+
+/// Result and figure files that no claim produces: left behind by a renamed or removed claim or
+/// figure. Paths are relative to the root.
+pub fn orphans(paths: &Paths, claims: &[LoadedClaim]) -> Vec<String> {
+    let results: std::collections::BTreeSet<String> = claims
+        .iter()
+        .map(|c| format!("{}.json", c.claim.id))
+        .collect();
+    let figures: std::collections::BTreeSet<String> = claims
+        .iter()
+        .flat_map(|c| {
+            c.claim.figures.iter().map(|f| {
+                claim_spec::result::figure_path(&c.claim.id, &f.name)
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (dir, expected, ext) in [
+        (paths.results(), &results, ".json"),
+        (paths.figures(), &figures, ".svg"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(ext) && !n.starts_with('.'))
+            .filter(|n| !expected.contains(n))
+            .collect();
+        names.sort();
+        for n in names {
+            let p = dir.join(n);
+            out.push(
+                p.strip_prefix(&paths.root)
+                    .unwrap_or(&p)
+                    .display()
+                    .to_string(),
+            );
+        }
+    }
+    out
 }

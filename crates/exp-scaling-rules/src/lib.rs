@@ -2,8 +2,8 @@
 //!
 //! - [`linear_scaling`]: claim `linear-scaling-rule`, on the noisy quadratic model ([`nqm_sgd`]);
 //! - [`batch_tradeoffs`]: claim `batch-size-tradeoffs`, the deterministic part (noise and memory of
-//!   the step in [`minibatch_step`]); [`timings`] turns the criterion benchmark of that step into
-//!   the committed timing file (`cargo xtask bench-table`);
+//!   the step in [`minibatch_step`]); [`timings`] names the criterion benchmark of that step, which
+//!   `cargo xtask bench-table` turns into the committed timing file;
 //! - [`instability`]: claim `instability-remedies`, on the problem of [`per_sample_quadratic`].
 
 use claim_spec::Registry;

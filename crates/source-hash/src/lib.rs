@@ -1,8 +1,9 @@
 //! Build-script helper that hashes a crate's own source files into the `SOURCE_HASH` environment variable.
 //!
-//! Result files record a `code_version` built from these hashes (DESIGN.md, "Contract: a result file"):
-//! it changes exactly when the code that produced a result changes, and it does not depend on git,
-//! so a commit can contain the results of its own code.
+//! Result files record a `code_version` built from these hashes (see the result-file contract in
+//! `claims/README.md`): it changes exactly when the code that produced a result changes, and it
+//! does not depend on git, so a commit can contain the results of its own code. The runner also
+//! hashes `Cargo.lock` ([`emit_file_hash`]), so a dependency bump changes it too.
 
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -23,6 +24,21 @@ pub fn emit() {
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// Hashes one file, `path` relative to the crate being built (for example `../../Cargo.lock`), and
+/// tells cargo to expose the hex digest as the environment variable `var` and to rerun when the
+/// file changes. A missing file hashes as `missing`.
+pub fn emit_file_hash(var: &str, path: &str) {
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .expect("cargo sets CARGO_MANIFEST_DIR for build scripts");
+    let full = Path::new(&dir).join(path);
+    let digest = std::fs::read(&full).map_or_else(
+        |_| "missing".to_owned(),
+        |bytes| hex(&Sha256::digest(&bytes)),
+    );
+    println!("cargo:rustc-env={var}={digest}");
+    println!("cargo:rerun-if-changed={path}");
 }
 
 /// The SHA-256 of a crate's sources: for each file (relative path with `/` separators, sorted),

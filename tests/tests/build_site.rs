@@ -4,13 +4,10 @@
 
 use claim_runner::cli::run;
 use claim_runner::exit;
-use std::path::{Path, PathBuf};
+use end_to_end::repo_root;
+use std::path::Path;
 
 const POST: &str = "site/_posts/2025-05-31-sgd-noise-as-a-design-feature.md";
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
