@@ -461,3 +461,85 @@ fn tidy_sees_the_repository() {
     assert!(files.iter().any(|f| f == "tests/tests/tidy.rs"));
     assert!(!files.iter().any(|f| f.starts_with("target/")));
 }
+
+/// The longest function allowed in an experiment crate, counted from its `fn` line to its closing
+/// brace, tests included: a kind is short steps, not one long function.
+const MAX_EXPERIMENT_FN_LINES: usize = 120;
+
+/// `(line, length)` of every function in `text` longer than `max` lines. A function starts at a
+/// line whose first token (after `pub`, `const` and the like) is `fn`, and ends at the first later
+/// line that is a `}` at the same indentation.
+pub fn long_functions(text: &str, max: usize) -> Vec<(usize, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let t = line.trim_start();
+        let head = t
+            .trim_start_matches("pub(crate) ")
+            .trim_start_matches("pub(super) ")
+            .trim_start_matches("pub ")
+            .trim_start_matches("const ")
+            .trim_start_matches("unsafe ");
+        if !head.starts_with("fn ") || t.ends_with(';') {
+            continue;
+        }
+        let indent = line.len() - t.len();
+        let close = format!("{}}}", " ".repeat(indent));
+        if let Some(end) = lines[i + 1..]
+            .iter()
+            .position(|l| l.starts_with(&close) && l.trim_end() == close)
+        {
+            let length = end + 2;
+            if length > max {
+                out.push((i + 1, length));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn experiment_functions_are_short() {
+    let mut long = Vec::new();
+    for f in experiment_crate_files() {
+        for (line, length) in long_functions(&read(&f), MAX_EXPERIMENT_FN_LINES) {
+            long.push(format!("{f}:{line}: {length} lines"));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_EXPERIMENT_FN_LINES} lines in experiment crates (split them into steps):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_function_length_rule_counts_from_fn_to_its_brace() {
+    let text = "pub fn a() {\n    x();\n}\n\n    fn b(\n        y: u8,\n    ) {\n    }\nfn c();\n";
+    assert_eq!(long_functions(text, 2), vec![(1, 3), (5, 4)]);
+    assert!(long_functions(text, 4).is_empty());
+}
+
+#[test]
+fn every_committed_claim_has_exactly_one_primary_wording_check() {
+    let mut wrong = Vec::new();
+    for f in repo_files() {
+        if f.starts_with("claims/") && f.ends_with(".yaml") {
+            let n = read(&f)
+                .lines()
+                .filter(|l| {
+                    let t = l.split('#').next().unwrap_or("");
+                    t.contains("primary: true")
+                })
+                .count();
+            if n != 1 {
+                wrong.push(format!("{f}: {n} primary wording checks"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "every claim's verdict rests on one primary wording check:\n{}",
+        wrong.join("\n")
+    );
+}

@@ -196,15 +196,7 @@ pub fn run_claim_cancellable(
     let mut evaluation = evaluate(&loaded.claim, &outcome);
     let mut svgs = Vec::new();
     for fig in &loaded.claim.figures {
-        let rendered = match (
-            outcome.figures.get(&fig.name),
-            outcome.legacy_figures.get(&fig.name),
-        ) {
-            (Some(data), _) => Some(figures::render_svg(data)),
-            (None, Some(spec)) => Some(figures::legacy::render_svg(spec)),
-            (None, None) => None,
-        };
-        if let Some(rendered) = rendered {
+        if let Some(rendered) = outcome.figures.get(&fig.name).map(figures::render_svg) {
             match rendered {
                 Ok(svg) => svgs.push((
                     claim_spec::result::figure_path(&loaded.claim.id, &fig.name),

@@ -160,8 +160,9 @@ fn evaluate_list(
         .collect()
 }
 
-/// The verdict of the earlier rule, for claim files without a primary wording check.
-fn legacy_verdict(wording: &[CheckRecord]) -> Verdict {
+/// The verdict of a claim file without a primary wording check (test fixtures; every committed
+/// claim has one, which a tidy test keeps): the worst `if_fails` of its failed wording checks.
+fn verdict_without_primary(wording: &[CheckRecord]) -> Verdict {
     wording
         .iter()
         .filter(|w| !w.pass)
@@ -204,7 +205,7 @@ fn primary_verdict(wording: &mut [CheckRecord], problems: &mut Vec<String>) -> V
 fn missing_figures(claim: &ClaimFile, outcome: &Outcome, problems: &mut Vec<String>) {
     for fig in &claim.figures {
         if !outcome.has_figure(&fig.name) {
-            let names = outcome.figures.keys().chain(outcome.legacy_figures.keys());
+            let names = outcome.figures.keys();
             let hint = closest(&fig.name, names.map(String::as_str))
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
@@ -246,7 +247,7 @@ pub fn evaluate(claim: &ClaimFile, outcome: &Outcome) -> Evaluation {
     let verdict = if claim.wording.iter().any(|w| w.primary) {
         primary_verdict(&mut wording, &mut problems)
     } else {
-        legacy_verdict(&wording)
+        verdict_without_primary(&wording)
     };
     missing_figures(claim, outcome, &mut problems);
     missing_placeholder_metrics(claim, outcome, &mut problems);
@@ -308,7 +309,7 @@ mod tests {
     }
 
     #[test]
-    fn legacy_verdict_is_computed_from_wording() {
+    fn a_claim_without_a_primary_check_takes_its_worst_failed_wording() {
         let e = evaluate(&claim("contradicted", "supported"), &outcome(0.5, 3.0));
         assert_eq!(e.verdict, Verdict::Supported);
         assert!(e.passed());

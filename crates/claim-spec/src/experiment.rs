@@ -301,7 +301,6 @@ pub fn run_experiment<E: Experiment>(
         metrics: metrics.values,
         tables: metrics.tables,
         figures: figures.into_map(),
-        legacy_figures: Default::default(),
         samples: measured.samples(),
     })
 }

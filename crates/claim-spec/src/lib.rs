@@ -22,7 +22,6 @@ pub mod claim;
 pub mod evaluate;
 pub mod experiment;
 pub mod figure;
-pub mod legacy;
 pub mod load;
 pub mod names;
 pub mod outcome;

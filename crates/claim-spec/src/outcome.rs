@@ -240,8 +240,6 @@ pub struct Outcome {
     pub tables: BTreeMap<String, Table>,
     /// Figure data by figure name (the names the claim file lists).
     pub figures: BTreeMap<String, FigureData>,
-    /// Hand-built figure specifications of kinds not yet ported to figure data.
-    pub legacy_figures: BTreeMap<String, crate::legacy::figure::FigureSpec>,
     /// Random samples drawn (trajectory steps, batches, ...), for provenance.
     pub samples: u64,
 }
@@ -249,7 +247,7 @@ pub struct Outcome {
 impl Outcome {
     /// Whether figure `name` was produced.
     pub fn has_figure(&self, name: &str) -> bool {
-        self.figures.contains_key(name) || self.legacy_figures.contains_key(name)
+        self.figures.contains_key(name)
     }
 
     /// The first metric whose value or interval is not finite, if any.

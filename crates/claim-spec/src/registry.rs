@@ -106,31 +106,6 @@ impl Registry {
         self.add_run::<E::Params>(E::KIND, run_experiment::<E>);
     }
 
-    /// Registers a run function of the interface kinds used before the three-step shape (see
-    /// [`crate::legacy`]); only while kinds are ported.
-    ///
-    /// # Panics
-    /// As [`Registry::add`].
-    pub fn add_legacy<P: ExperimentParams>(
-        &mut self,
-        name: &str,
-        run: fn(&P, &RunContext) -> Result<crate::legacy::Outcome, ExperimentError>,
-    ) {
-        self.add_closure::<P>(
-            name,
-            Arc::new(move |p: &P, ctx: &RunContext| {
-                let o = run(p, ctx)?;
-                Ok(Outcome {
-                    metrics: o.metrics,
-                    tables: o.tables,
-                    figures: BTreeMap::new(),
-                    legacy_figures: o.figures,
-                    samples: o.samples,
-                })
-            }),
-        );
-    }
-
     /// Registers a run function directly, bypassing the three-step shape. Only for tests of the
     /// runner itself (kinds that diverge, return NaN or panic on purpose).
     ///

@@ -15,7 +15,6 @@
 
 pub mod builders;
 mod draw;
-pub mod legacy;
 mod legend;
 pub mod spec;
 pub mod style;
