@@ -248,7 +248,8 @@ fn long_paragraphs(text: &str, v: &mut Vec<Violation>) {
         // A list item starts a paragraph of its own.
         let item = t.starts_with("- ")
             || t.starts_with("* ")
-            || t.split_once(". ").is_some_and(|(n, _)| n.parse::<u32>().is_ok());
+            || t.split_once(". ")
+                .is_some_and(|(n, _)| n.parse::<u32>().is_ok());
         if prose && item && para > 0 {
             check_paragraph(para, start + first, v);
             para = 0;
