@@ -197,10 +197,9 @@ fn typed_numbers(text: &str) -> Vec<f64> {
         if !w.is_empty()
             && w.chars().all(|c| c.is_ascii_digit() || c == '.')
             && w.chars().next().is_some_and(|c| c.is_ascii_digit())
+            && let Ok(x) = w.parse::<f64>()
         {
-            if let Ok(x) = w.parse::<f64>() {
-                out.push(x);
-            }
+            out.push(x);
         }
     }
     out
