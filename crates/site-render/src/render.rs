@@ -10,7 +10,7 @@ use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Template sources by name (`post.md.j2`, `prose/1.1-minibatch-noise.md.j2`).
+/// Template sources by name (`post.md.j2`, `parts/6-summary.md.j2`).
 pub type Templates = BTreeMap<String, String>;
 
 /// Reads every template under `site/_templates/` (`post.md.j2`, and the files it includes or
