@@ -30,7 +30,7 @@ use sgd_sim::math::powf;
 use sgd_sim::noisy_quadratic::NoisyQuadratic;
 use sgd_sim::parallel::{cancellable_trajectories, map_indexed};
 use sgd_sim::potential::{Potential, TiltedDoubleWell};
-use sgd_sim::rng::{Stream, standard_normal};
+use sgd_sim::rng::{Stream, Streams, standard_normal};
 use sgd_sim::stats::{
     Estimate, Z95, mean_estimate, paired_ratio, proportion_estimate, wilson_interval,
 };
@@ -565,24 +565,72 @@ fn simulate_well(
     let noise_std = p.noise_variance.sqrt();
     let every = p.well_steps / p.well_checkpoints;
     let streams = ctx.streams();
-    let lanes_of = |first: usize, stages: &[Stage]| -> Vec<WellRun> {
-        let mut w = [marks.local_min; LANES];
-        let mut rngs: [Stream; LANES] =
-            std::array::from_fn(|j| streams.stream("well", (first + j) as u64));
-        let mut losses: [Vec<f64>; LANES] = std::array::from_fn(|_| {
-            let mut v = Vec::with_capacity(p.well_checkpoints as usize + 1);
-            v.push(pot.value(marks.local_min));
+    let well = WellRunner {
+        pot: &pot,
+        start: marks.local_min,
+        noise_std,
+        clamp: p.clamp,
+        every,
+        checkpoints: p.well_checkpoints as usize,
+        streams: &streams,
+    };
+    let groups = runs.div_ceil(LANES);
+    let sims: Vec<Result<Vec<WellRun>, ExperimentError>> =
+        map_indexed(schedules.len() * groups, |g| {
+            ctx.check_cancelled()?;
+            let k = g / groups;
+            let offset = (g % groups) * LANES;
+            let first = schedules[k].stream_block * runs + offset;
+            let lanes = (runs - offset).min(LANES);
+            let stages = &schedules[k].stages;
+            Ok(if lanes == LANES {
+                well.lanes::<LANES>(first, stages)
+            } else {
+                (0..lanes)
+                    .flat_map(|j| well.lanes::<1>(first + j, stages))
+                    .collect()
+            })
+        });
+    ctx.check_cancelled()?;
+    let mut out = Vec::with_capacity(schedules.len() * runs);
+    for group in sims {
+        out.extend(group?);
+    }
+    Ok(out)
+}
+
+/// What every trajectory of part (b) shares; [`WellRunner::lanes`] runs K of them in lockstep.
+struct WellRunner<'a> {
+    pot: &'a TiltedDoubleWell,
+    start: f64,
+    noise_std: f64,
+    clamp: f64,
+    every: u64,
+    checkpoints: usize,
+    streams: &'a Streams,
+}
+
+impl WellRunner<'_> {
+    /// Trajectories `first..first + K` (streams ("well", index)) through `stages`, from the local
+    /// minimum; K = 1 runs the ragged tail of a schedule with the same arithmetic.
+    fn lanes<const K: usize>(&self, first: usize, stages: &[Stage]) -> Vec<WellRun> {
+        let mut w = [self.start; K];
+        let mut rngs: [Stream; K] =
+            std::array::from_fn(|j| self.streams.stream("well", (first + j) as u64));
+        let mut losses: [Vec<f64>; K] = std::array::from_fn(|_| {
+            let mut v = Vec::with_capacity(self.checkpoints + 1);
+            v.push(self.pot.value(self.start));
             v
         });
         for s in stages {
             well_stage(
-                &pot,
+                self.pot,
                 &mut w,
                 s.eta,
-                noise_std,
-                p.clamp,
+                self.noise_std,
+                self.clamp,
                 s.steps,
-                every,
+                self.every,
                 &mut rngs,
                 &mut losses,
             );
@@ -595,51 +643,7 @@ fn simulate_well(
                 final_w: x,
             })
             .collect()
-    };
-    let single = |first: usize, stages: &[Stage]| -> WellRun {
-        let mut w = [marks.local_min];
-        let mut rngs = [streams.stream("well", first as u64)];
-        let mut losses = [vec![pot.value(marks.local_min)]];
-        for s in stages {
-            well_stage(
-                &pot,
-                &mut w,
-                s.eta,
-                noise_std,
-                p.clamp,
-                s.steps,
-                every,
-                &mut rngs,
-                &mut losses,
-            );
-        }
-        let [l] = losses;
-        WellRun {
-            losses: l,
-            final_w: w[0],
-        }
-    };
-    let groups = runs.div_ceil(LANES);
-    let sims: Vec<Result<Vec<WellRun>, ExperimentError>> =
-        map_indexed(schedules.len() * groups, |g| {
-            ctx.check_cancelled()?;
-            let k = g / groups;
-            let offset = (g % groups) * LANES;
-            let first = schedules[k].stream_block * runs + offset;
-            let lanes = (runs - offset).min(LANES);
-            let stages = &schedules[k].stages;
-            Ok(if lanes == LANES {
-                lanes_of(first, stages)
-            } else {
-                (0..lanes).map(|j| single(first + j, stages)).collect()
-            })
-        });
-    ctx.check_cancelled()?;
-    let mut out = Vec::with_capacity(schedules.len() * runs);
-    for group in sims {
-        out.extend(group?);
     }
-    Ok(out)
 }
 
 /// Part (a)'s metrics and tables: the closed-form winners, the stage drops, and the Monte Carlo
@@ -1236,7 +1240,6 @@ fn well_finals_panel(p: &Params, w: &WellOutcome) -> Result<CurvesPanel, Experim
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sgd_sim::rng::Streams;
 
     #[test]
     fn defaults_validate() {
